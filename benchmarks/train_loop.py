@@ -1,0 +1,107 @@
+"""Engine overhead: the engine versus a bare PyTorch loop on the identical model and batches.
+
+Both train the same preset from the same seed, on the same batches, with the same optimizer, LR
+per tick and validation batches; the bare loop has no thread, no run store, no sink and no
+checkpoints. Prints final val loss, wall time and tokens/s of each and the ratio
+engine/bare (target >= 0.95).
+
+    .venv/bin/python benchmarks/train_loop.py [presets/baby-gpt.yaml] [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine.config import load_spec, replace  # noqa: E402
+from engine.data import build_task  # noqa: E402
+from engine.model import build_model  # noqa: E402
+from engine.runs import open_run  # noqa: E402
+from engine.timeline import compile_timeline  # noqa: E402
+from engine.trainer import batch_loss, make_optimizer, resolve_device, start_run  # noqa: E402
+
+
+def bare_loop(spec) -> dict:
+    """The plainest loop that trains what the engine trains: nanoGPT's train.py, minus I/O."""
+    t = spec.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = resolve_device(t.device)
+    task = build_task(spec.data, spec.model)
+    lrs = compile_timeline(spec, task.tokens_in_split("train")).lr_curve()
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.model, task.vocab_size).to(device)
+    opt = make_optimizer(model, spec)
+    gen = torch.Generator().manual_seed(spec.seed)
+    val_loss = float("nan")
+    start = time.perf_counter()
+    for tick in range(t.steps):
+        for group in opt.param_groups:
+            group["lr"] = float(lrs[tick])
+        loss, _ = batch_loss(model, task.batch("train", t.batch_size, gen).to(device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip or float("inf"))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss.item()
+        done = tick + 1
+        if done == t.steps or (t.eval_every and done % t.eval_every == 0):
+            model.eval()
+            vgen = torch.Generator().manual_seed(spec.seed + 1)
+            with torch.no_grad():
+                total = sum(
+                    batch_loss(model, task.batch("val", t.batch_size, vgen).to(device))[0].item()
+                    for _ in range(t.eval_batches)
+                )
+            val_loss = total / t.eval_batches
+            model.train()
+    wall = time.perf_counter() - start
+    tokens = t.steps * task.tokens_per_batch(t.batch_size)
+    return {"val_loss": val_loss, "wall_s": wall, "tokens_per_s": tokens / wall}
+
+
+def engine_run(spec, runs_dir: Path) -> dict:
+    start = time.perf_counter()
+    handle = start_run(spec, runs_dir)
+    handle.join()
+    wall = time.perf_counter() - start  # includes set-up (data, model) that bare_loop excludes
+    assert handle.status == "finished", handle.error
+    run = open_run(handle.run_dir)
+    task = build_task(spec.data, spec.model)
+    tokens = spec.train.steps * task.tokens_per_batch(spec.train.batch_size)
+    return {"val_loss": run.scalars("val/loss")[1][-1], "wall_s": wall,
+            "tokens_per_s": tokens / wall, "run_dir": str(handle.run_dir)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("spec", nargs="?", default="presets/baby-gpt.yaml")
+    p.add_argument("--steps", type=int, default=None)
+    args = p.parse_args()
+    spec = load_spec(args.spec)
+    if args.steps:
+        spec = replace(spec, {"train.steps": args.steps})
+    build_task(spec.data, spec.model)  # warm the corpus cache so neither side pays for it
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = bare_loop(spec)
+        eng = engine_run(spec, Path(tmp))
+    print(f"# {spec.name}: {spec.train.steps} ticks, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
+    print("| loop | final val loss | wall time (s) | tokens/s |")
+    print("|---|---|---|---|")
+    for name, r in (("bare PyTorch", bare), ("engine (thread, run store, checkpoints)", eng)):
+        print(f"| {name} | {r['val_loss']:.4f} | {r['wall_s']:.1f} | {r['tokens_per_s']:,.0f} |")
+    print(f"\nengine / bare tokens/s: {eng['tokens_per_s'] / bare['tokens_per_s']:.3f} "
+          f"(target >= 0.95); identical val loss: {eng['val_loss'] == bare['val_loss']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The headless command line: ``python -m engine run|resume|list|export|sample``.
+
+It writes the same run folders as the workbench, so a run started here can be followed live in the
+GUI. A bad spec prints the ConfigError on one line to stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import signal
+import sys
+import time
+from pathlib import Path
+
+from engine.config import load_spec, replace
+from engine.errors import ConfigError
+from engine.messages import Log, Message, Scalars, Status
+from engine.runs import default_runs_dir, list_runs, open_run
+from engine.sample import sample_run
+from engine.trainer import resume_run, start_run
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """A sink that prints a progress line at most every ``every`` seconds (and on evals)."""
+
+    def __init__(self, steps: int, stream=sys.stderr, every: float = 2.0):
+        self.steps, self.stream, self.every = steps, stream, every
+        self.start = time.monotonic()
+        self.last_print = 0.0
+        self.loss = self.val = None
+        self.tps: list[float] = []
+        self.final_status: Status | None = None
+
+    def __call__(self, messages: list[Message]) -> None:
+        tick = None
+        force = False
+        for msg in messages:
+            if isinstance(msg, Scalars):
+                tick = msg.tick
+                v = msg.values
+                if "train/loss" in v:
+                    self.loss = v["train/loss"]
+                    self.tps = (self.tps + [v["tokens_per_s"]])[-50:]
+                if "val/loss" in v:
+                    self.val, force = v["val/loss"], True
+            elif isinstance(msg, Status):
+                self.final_status = msg
+                if msg.status not in ("running",):
+                    print(f"status: {msg.status} at tick {msg.tick} {msg.detail}".rstrip(),
+                          file=self.stream)
+            elif isinstance(msg, Log) and msg.level != "info":
+                print(msg.text.rstrip(), file=self.stream)
+        now = time.monotonic()
+        if tick is not None and (force or now - self.last_print >= self.every):
+            self.last_print = now
+            self.print_line(tick + 1)
+
+    def print_line(self, done: int) -> None:
+        tps = sorted(self.tps)[len(self.tps) // 2] if self.tps else 0.0  # median: steady
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / max(done, 1) * (self.steps - done)
+        val = f"  val {self.val:.4f}" if self.val is not None else ""
+        print(
+            f"tick {done}/{self.steps}  loss {self.loss:.4f}{val}  {tps / 1000:.1f}k tok/s  "
+            f"ETA {_fmt_duration(eta)}",
+            file=self.stream, flush=True,
+        )
+
+
+def cmd_run(args) -> int:
+    spec = load_spec(args.spec)
+    overrides = {}
+    if args.steps is not None:
+        overrides["train.steps"] = args.steps
+    if args.device:
+        overrides["train.device"] = args.device
+    if overrides:
+        spec = replace(spec, overrides)
+    progress = Progress(spec.train.steps)
+    handle = start_run(spec, args.runs_dir, progress, name=args.name)
+    return _wait(handle, progress)
+
+
+def cmd_resume(args) -> int:
+    record = open_run(args.run_dir)
+    progress = Progress(record.spec.train.steps)
+    handle = resume_run(args.run_dir, progress)
+    return _wait(handle, progress)
+
+
+def _wait(handle, progress: Progress) -> int:
+    # Ctrl+C stops cleanly: a checkpoint is written and the run can be resumed.
+    signal.signal(signal.SIGINT, lambda *_: handle.stop())
+    while not handle.join(timeout=0.2):
+        pass
+    if handle.error:
+        print(f"error: {handle.error}", file=sys.stderr)
+    print(handle.run_dir)
+    return 0 if handle.status in ("finished", "stopped") else 1
+
+
+def cmd_list(args) -> int:
+    runs = list_runs(args.runs_dir)
+    print(f"{'name':<28} {'status':<12} {'ticks':>13} {'best val':>9} {'tok/s':>9}  folder")
+    for r in runs:
+        best = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-"
+        tps = f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "-"
+        print(f"{r.name[:28]:<28} {r.status:<12} {f'{r.ticks}/{r.steps}':>13} {best:>9} "
+              f"{tps:>9}  {r.path.name}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    record = open_run(args.run_dir)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["tick", "metric", "value"])
+    for tick, metric, value in record.all_scalars():
+        writer.writerow([tick, metric, repr(value)])
+    return 0
+
+
+def cmd_sample(args) -> int:
+    text = sample_run(
+        args.run_dir, prompt=args.prompt, tokens=args.tokens, temperature=args.temperature,
+        top_k=args.top_k, seed=args.seed,
+    )
+    print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train a run spec (YAML) headless")
+    run.add_argument("spec", type=Path)
+    run.add_argument("--runs-dir", type=Path, default=None,
+                     help=f"where run folders go (default {default_runs_dir()})")
+    run.add_argument("--steps", type=int, default=None, help="override train.steps")
+    run.add_argument("--device", default=None, help="override train.device")
+    run.add_argument("--name", default=None, help="run name (default: the spec's name)")
+    run.set_defaults(func=cmd_run)
+
+    res = sub.add_parser("resume", help="continue a stopped or interrupted run")
+    res.add_argument("run_dir", type=Path)
+    res.set_defaults(func=cmd_resume)
+
+    ls = sub.add_parser("list", help="list runs")
+    ls.add_argument("--runs-dir", type=Path, default=None)
+    ls.set_defaults(func=cmd_list)
+
+    ex = sub.add_parser("export", help="export a run's scalars")
+    ex.add_argument("run_dir", type=Path)
+    ex.add_argument("--format", choices=["csv"], default="csv")
+    ex.set_defaults(func=cmd_export)
+
+    sa = sub.add_parser("sample", help="sample from a run's latest checkpoint")
+    sa.add_argument("run_dir", type=Path)
+    sa.add_argument("--prompt", default="\n")
+    sa.add_argument("--tokens", type=int, default=200)
+    sa.add_argument("--temperature", type=float, default=0.8)
+    sa.add_argument("--top-k", type=int, default=None)
+    sa.add_argument("--seed", type=int, default=0)
+    sa.set_defaults(func=cmd_sample)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,343 @@
+"""The run spec: one YAML document mapped 1:1 onto nested dataclasses.
+
+Every field carries its help text and range as metadata, so the loader, the validator and (later)
+the GUI form are generated from one place. Any invalid input raises ``ConfigError`` naming the
+field path (``model.n_head``) and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from engine.errors import ConfigError
+
+# A timeline position: an int is a tick; a string is "25%", "2ep", "1.5Mtok" (resolved by the
+# timeline compiler, which knows the run length and the data).
+Position = Union[int, str]
+
+
+def spec_field(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = None, **limits):
+    """A dataclass field with help text and limits (min, max, gt, lt) kept as metadata."""
+    meta = {"help": help, **limits}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelConfig:
+    arch: Literal["decoder", "encoder_decoder"] = spec_field(
+        "decoder", "decoder: GPT-style causal LM; encoder_decoder: seq2seq with cross-attention"
+    )
+    n_layer: int = spec_field(4, "Transformer blocks (per stack for encoder_decoder)", min=1, max=48)
+    n_head: int = spec_field(4, "attention heads; must divide d_model", min=1, max=64)
+    d_model: int = spec_field(128, "width of the residual stream", min=1, max=8192)
+    d_ff: int = spec_field(512, "hidden width of the MLP", min=1, max=32768)
+    context: int = spec_field(64, "longest sequence the model sees, in tokens", min=2, max=8192)
+    dropout: float = spec_field(0.0, "dropout probability (0 = off)", min=0.0, lt=1.0)
+    activation: Literal["gelu", "relu", "tanh", "sigmoid", "swiglu"] = spec_field(
+        "gelu", "MLP non-linearity"
+    )
+    norm: Literal["layernorm", "rmsnorm", "none"] = spec_field("layernorm", "normalisation layer")
+    norm_position: Literal["pre", "post"] = spec_field(
+        "pre", "pre: norm before each sublayer (GPT-2); post: after the residual add (2017)"
+    )
+    norm_eps: float = spec_field(1e-5, "epsilon added to the variance", gt=0.0, max=1.0)
+    norm_backend: Literal["auto", "triton", "torch"] = spec_field(
+        "auto", "auto: Triton kernels on a CUDA device, PyTorch elsewhere"
+    )
+    bias: bool = spec_field(True, "biases in linear layers and norms")
+    tie_weights: bool = spec_field(True, "share the token embedding with the output head")
+
+
+@dataclass
+class DataConfig:
+    source: Literal["text", "copy", "reverse", "sort", "add", "modadd", "brackets"] = spec_field(
+        "text", "text corpus, or a built-in synthetic task"
+    )
+    path: str = spec_field(
+        "builtin:python-stdlib", "text source: builtin:python-stdlib or a path to a text file"
+    )
+    tokenizer: Literal["char"] = spec_field("char", "tokenizer")
+    val_fraction: float = spec_field(0.1, "share of the data held out for validation", gt=0.0, lt=1.0)
+    seq_len: int = spec_field(8, "synthetic tasks: items per sequence (digits for add)", min=1, max=512)
+    vocab: int = spec_field(10, "synthetic tasks: alphabet size", min=2, max=64)
+    modulus: int = spec_field(97, "modadd: the modulus p", min=2, max=1000)
+    max_chars: int = spec_field(
+        2_000_000, "text: cap on characters read (the built-in corpus is cut here)", min=1000
+    )
+
+
+@dataclass
+class TrainConfig:
+    steps: int = spec_field(2000, "optimizer steps (ticks) in the run", gt=0)
+    batch_size: int = spec_field(12, "sequences per step", min=1, max=65536)
+    optimizer: Literal["adamw", "adam", "sgd"] = spec_field("adamw", "optimizer")
+    lr: float = spec_field(1e-3, "learning rate when the timeline has no lr segments", min=0.0)
+    betas: tuple[float, float] = spec_field((0.9, 0.99), "Adam/AdamW betas")
+    momentum: float = spec_field(0.9, "SGD momentum", min=0.0, lt=1.0)
+    weight_decay: float = spec_field(0.1, "decoupled weight decay (matrices only)", min=0.0)
+    grad_clip: float = spec_field(1.0, "clip the global grad norm to this (0 = off)", min=0.0)
+    device: str = spec_field("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
+    threads: int = spec_field(0, "torch CPU threads (0 = torch's default)", min=0, max=1024)
+    eval_every: int = spec_field(100, "ticks between validation passes (0 = only at the end)", min=0)
+    eval_batches: int = spec_field(20, "batches per validation pass", min=1)
+    checkpoint_every: int = spec_field(500, "ticks between checkpoints (0 = only at the end)", min=0)
+    stats_every: int = spec_field(25, "ticks between activation-statistics captures", min=0)
+
+
+@dataclass
+class LRSegment:
+    start: Position = spec_field(0, "first tick of the segment")
+    end: Position = spec_field("100%", "one past the last tick")
+    shape: Literal["constant", "linear", "cosine", "exp", "step", "points"] = spec_field(
+        "constant", "curve between start and end"
+    )
+    from_: float | None = spec_field(None, "value at the start (YAML key: from)", min=0.0)
+    to: float | None = spec_field(None, "value reached at the last tick", min=0.0)
+    milestones: list[Position] = spec_field(help="step: ticks where the LR is multiplied", factory=list)
+    gamma: float = spec_field(0.1, "step: factor applied at each milestone", gt=0.0)
+    points: list[list[float]] = spec_field(help="points: [[u, value], ...], u in [0, 1]", factory=list)
+    log: bool = spec_field(False, "points: interpolate log-values")
+
+
+@dataclass
+class TimelineConfig:
+    lr: list[LRSegment] = spec_field(help="learning-rate segments, in order", factory=list)
+
+
+@dataclass
+class RunSpec:
+    name: str = spec_field("run", "run name (becomes a safe folder name)")
+    description: str = spec_field("", "what this run is for; presets state their measured claim")
+    seed: int = spec_field(1337, "seed for weights, batches and dropout", min=0)
+    model: ModelConfig = spec_field(factory=ModelConfig)
+    data: DataConfig = spec_field(factory=DataConfig)
+    train: TrainConfig = spec_field(factory=TrainConfig)
+    timeline: TimelineConfig = spec_field(factory=TimelineConfig)
+
+
+# --- YAML <-> dataclasses -------------------------------------------------------------------
+
+SYNTHETIC_SOURCES = ("copy", "reverse", "sort", "add", "modadd", "brackets")
+
+
+def _key(name: str) -> str:
+    """Python field name -> YAML key (``from_`` is ``from`` in YAML)."""
+    return name.rstrip("_")
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it in the dataclass's form."""
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, path)
+            except ConfigError as exc:
+                errors.append(exc.reason)
+        raise ConfigError(path, errors[0] if len(errors) == 1 else " or ".join(errors))
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(str(a) for a in args)
+            raise ConfigError(path, f"must be one of {choices}; got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(path, f"expected a list, got {_type_name(value)}")
+        return [_convert(args[0], v, _join(path, i)) for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(path, f"expected a list of {len(args)} numbers, got {value!r}")
+        return tuple(_convert(a, v, _join(path, i)) for i, (a, v) in enumerate(zip(args, value)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        # YAML 1.1 reads "1e-3" (no dot) as a string; accept what any user means by it.
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(path, f"expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"expected a number, got {value!r}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(path, f"must be a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} at {path}")  # a bug in this module
+
+
+def _check_limits(meta: dict, value: Any, path: str) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(path, f"must be >= {meta['min']}, got {value}")
+    if "gt" in meta and value <= meta["gt"]:
+        raise ConfigError(path, f"must be > {meta['gt']}, got {value}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(path, f"must be <= {meta['max']}, got {value}")
+    if "lt" in meta and value >= meta["lt"]:
+        raise ConfigError(path, f"must be < {meta['lt']}, got {value}")
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from plain YAML data, checking keys, types and limits."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path or "spec", f"expected a mapping, got {_type_name(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {_key(f.name): f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(_join(path, str(key)), "unknown key")
+    kwargs = {}
+    for key, value in data.items():
+        f = fields[key]
+        sub = _join(path, key)
+        converted = _convert(hints[f.name], value, sub)
+        for i, item in enumerate(converted if isinstance(converted, (list, tuple)) else [converted]):
+            _check_limits(f.metadata, item, _join(sub, i) if converted is not item else sub)
+        kwargs[f.name] = converted
+    return cls(**kwargs)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def to_dict(obj: Any, compact: bool = False) -> Any:
+    """Dataclass -> plain YAML data (tuples become lists, ``from_`` becomes ``from``).
+
+    Items of lists (timeline events) are written compactly: fields left at their default are
+    omitted, so a saved timeline reads like the one the user wrote.
+    """
+    if dataclasses.is_dataclass(obj):
+        return {
+            _key(f.name): to_dict(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (compact and getattr(obj, f.name) == _default(f))
+        }
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v, compact=True) for v in obj]
+    return obj
+
+
+# --- cross-field rules ----------------------------------------------------------------------
+
+
+def validate(spec: RunSpec) -> RunSpec:
+    """Rules that involve more than one field. Raises ConfigError; returns the spec."""
+    m, d = spec.model, spec.data
+    if m.d_model % m.n_head:
+        raise ConfigError(
+            "model.d_model", f"{m.d_model} is not divisible by n_head={m.n_head}"
+        )
+    if m.arch == "encoder_decoder" and d.source == "text":
+        raise ConfigError(
+            "model.arch", "encoder_decoder needs a seq2seq task (copy, reverse, sort, add, ...), "
+            "not data.source=text"
+        )
+    if d.source == "text" and not d.path:
+        raise ConfigError("data.path", "a text source needs a path (or builtin:python-stdlib)")
+    if spec.train.device not in ("auto", "cpu", "cuda") and not spec.train.device.startswith(
+        "cuda:"
+    ):
+        raise ConfigError("train.device", f"must be auto, cpu, cuda or cuda:N; got {spec.train.device!r}")
+    # The timeline compiler checks positions, ordering and shapes against the run length.
+    from engine.timeline import resolve_segments, units_for  # local: timeline imports this module
+
+    resolve_segments(spec, units_for(spec))
+    return spec
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def parse_spec(data: Any) -> RunSpec:
+    """Plain data (as from yaml.safe_load) -> validated RunSpec."""
+    if data is None:
+        raise ConfigError("spec", "the document is empty")
+    return validate(from_dict(RunSpec, data))
+
+
+def spec_from_yaml(text: str) -> RunSpec:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError("spec", f"not valid YAML{where}: {problem}") from None
+    return parse_spec(data)
+
+
+def load_spec(path: str | Path) -> RunSpec:
+    """Read and validate a run spec YAML file. Every failure is a ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("spec", f"file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("spec", f"cannot read {p}: {exc}") from None
+    return spec_from_yaml(text)
+
+
+def dump_spec(spec: RunSpec) -> str:
+    """RunSpec -> YAML text; load_spec of it gives back an equal RunSpec."""
+    return yaml.safe_dump(to_dict(spec), sort_keys=False, default_flow_style=None, width=100)
+
+
+def save_spec(spec: RunSpec, path: str | Path) -> None:
+    Path(path).write_text(dump_spec(spec), encoding="utf-8")
+
+
+def replace(spec: RunSpec, overrides: dict[str, Any]) -> RunSpec:
+    """A copy of ``spec`` with dotted overrides applied (``{"train.steps": 10}``), re-validated."""
+    data = to_dict(spec)
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return parse_spec(data)

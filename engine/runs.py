@@ -1,0 +1,278 @@
+"""The run store: one folder per run, metrics in SQLite (WAL), checkpoints beside them.
+
+Layout of a run folder::
+
+    spec.yaml          the resolved spec, exactly what ran
+    metrics.sqlite     scalars per tick, events applied, run metadata and status (WAL mode)
+    checkpoints/       tick_0000500.pt ... (model, optimizer, RNG states, tick)
+    samples/           text sampled from checkpoints
+
+Crash safety: the writer commits at most every ``COMMIT_SECONDS``; SQLite's WAL keeps every
+committed row through a ``kill -9``. A run whose status is still ``running`` but whose process is
+gone reads as ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.config import RunSpec, load_spec
+
+COMMIT_SECONDS = 0.5
+STATUSES = ("running", "paused", "finished", "stopped", "diverged", "failed", "interrupted")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scalars (
+    metric TEXT NOT NULL, tick INTEGER NOT NULL, value REAL NOT NULL, wall REAL NOT NULL,
+    PRIMARY KEY (metric, tick)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, tick INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+    wall REAL NOT NULL);
+"""
+
+
+def default_runs_dir() -> Path:
+    """``$TICKBENCH_RUNS_DIR``, else ``~/.local/share/tickbench/runs``."""
+    env = os.environ.get("TICKBENCH_RUNS_DIR")
+    return Path(env) if env else Path.home() / ".local" / "share" / "tickbench" / "runs"
+
+
+def safe_name(name: str) -> str:
+    """A run name -> a folder name with only ``[A-Za-z0-9._-]`` (never empty, never hidden)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60]
+    return cleaned or "run"
+
+
+def new_run_dir(runs_dir: Path, name: str) -> Path:
+    """Create and return a fresh folder ``<safe name>-<UTC time>`` (suffixed when taken)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{safe_name(name)}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    for n in range(1, 10_000):
+        path = runs_dir / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run folder under {runs_dir}")
+
+
+def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    else:
+        con = sqlite3.connect(path, timeout=10)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.executescript(_SCHEMA)
+    return con
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunWriter:
+    """Writes one run's metrics. Used only by the training thread; buffers rows and commits
+    them at most every ``COMMIT_SECONDS`` (and on ``flush``)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "samples").mkdir(exist_ok=True)
+        self._con = _connect(self.run_dir / "metrics.sqlite")
+        self._scalars: list[tuple] = []
+        self._last_commit = time.monotonic()
+
+    def set_meta(self, **values) -> None:
+        """Store run metadata (JSON-encoded) and commit at once."""
+        self._con.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [(k, json.dumps(v)) for k, v in values.items()],
+        )
+        self.flush()
+
+    def set_status(self, status: str, tick: int, detail: str = "") -> None:
+        assert status in STATUSES, status
+        self.set_meta(status=status, status_tick=tick, status_detail=detail,
+                      pid=os.getpid(), host=socket.gethostname(), updated=time.time())
+
+    def scalars(self, tick: int, values: dict[str, float]) -> None:
+        now = time.time()
+        self._scalars.extend((m, tick, float(v), now) for m, v in values.items())
+        self.maybe_commit()
+
+    def event(self, tick: int, kind: str, detail: dict) -> None:
+        self._con.execute(
+            "INSERT INTO events (tick, kind, detail, wall) VALUES (?, ?, ?, ?)",
+            (tick, kind, json.dumps(detail), time.time()),
+        )
+        self.maybe_commit()
+
+    def truncate_from(self, tick: int) -> None:
+        """Forget every row at or after ``tick`` (a resume replays from a checkpoint there)."""
+        self._con.execute("DELETE FROM scalars WHERE tick >= ?", (tick,))
+        self._con.execute("DELETE FROM events WHERE tick >= ?", (tick,))
+        self.flush()
+
+    def maybe_commit(self) -> None:
+        if time.monotonic() - self._last_commit >= COMMIT_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._scalars:
+            self._con.executemany(
+                "INSERT OR REPLACE INTO scalars VALUES (?, ?, ?, ?)", self._scalars
+            )
+            self._scalars.clear()
+        self._con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('heartbeat', ?)", (json.dumps(time.time()),)
+        )
+        self._con.commit()
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        self._con.close()
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    tick: int
+    kind: str
+    detail: dict
+    wall: float
+
+
+class RunRecord:
+    """A run folder opened for reading; safe while another process is still writing it."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        db = self.path / "metrics.sqlite"
+        if not db.exists():
+            raise FileNotFoundError(f"not a run folder (no metrics.sqlite): {self.path}")
+        self._db = db
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        con = _connect(self._db, readonly=True)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    @property
+    def spec(self) -> RunSpec:
+        return load_spec(self.path / "spec.yaml")
+
+    @property
+    def meta(self) -> dict:
+        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
+
+    @property
+    def status(self) -> str:
+        """Stored status, except that a ``running``/``paused`` run whose writer process is
+        gone is ``interrupted``."""
+        meta = self.meta
+        status = meta.get("status", "interrupted")
+        if status in ("running", "paused"):
+            same_host = meta.get("host") == socket.gethostname()
+            if same_host and not _pid_alive(int(meta.get("pid", 0))):
+                return "interrupted"
+        return status
+
+    def metric_names(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT DISTINCT metric FROM scalars ORDER BY metric")]
+
+    def scalars(self, metric: str, since_tick: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(ticks int64, values float64) of one metric, ordered by tick."""
+        rows = self._query(
+            "SELECT tick, value FROM scalars WHERE metric = ? AND tick >= ? ORDER BY tick",
+            (metric, since_tick),
+        )
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 2)
+        return arr[:, 0].astype(np.int64), arr[:, 1]
+
+    def all_scalars(self) -> list[tuple[int, str, float]]:
+        """Every (tick, metric, value), ordered by tick then metric."""
+        return self._query("SELECT tick, metric, value FROM scalars ORDER BY tick, metric")
+
+    def events(self) -> list[RunEvent]:
+        rows = self._query("SELECT tick, kind, detail, wall FROM events ORDER BY tick, id")
+        return [RunEvent(t, k, json.loads(d), w) for t, k, d, w in rows]
+
+    def checkpoints(self) -> list[Path]:
+        """Checkpoint files, oldest tick first."""
+        return sorted((self.path / "checkpoints").glob("tick_*.pt"))
+
+    def summary(self) -> RunSummary:
+        meta = self.meta
+        last_tick = self._query("SELECT MAX(tick) FROM scalars WHERE metric = 'train/loss'")
+        val = self._query("SELECT MIN(value) FROM scalars WHERE metric = 'val/loss'")
+        last_val = self._query(
+            "SELECT value FROM scalars WHERE metric = 'val/loss' ORDER BY tick DESC LIMIT 1"
+        )
+        tps = self._query(
+            "SELECT AVG(value) FROM (SELECT value FROM scalars WHERE metric = 'tokens_per_s' "
+            "ORDER BY tick DESC LIMIT 50)"
+        )
+        done = last_tick[0][0]
+        return RunSummary(
+            path=self.path,
+            name=meta.get("name", self.path.name),
+            status=self.status,
+            ticks=0 if done is None else done + 1,
+            steps=int(meta.get("steps", 0)),
+            best_val_loss=val[0][0],
+            last_val_loss=last_val[0][0] if last_val else None,
+            tokens_per_s=tps[0][0],
+            started=meta.get("started"),
+            updated=meta.get("heartbeat"),
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    path: Path
+    name: str
+    status: str
+    ticks: int
+    steps: int
+    best_val_loss: float | None
+    last_val_loss: float | None
+    tokens_per_s: float | None
+    started: float | None
+    updated: float | None
+
+
+def open_run(path: str | Path) -> RunRecord:
+    """Open a past (or still running) run folder for reading."""
+    return RunRecord(path)
+
+
+def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
+    """Summaries of every run under ``runs_dir``, newest first. Unreadable folders are skipped."""
+    root = Path(runs_dir) if runs_dir else default_runs_dir()
+    out = []
+    for db in root.glob("*/metrics.sqlite"):
+        try:
+            out.append(RunRecord(db.parent).summary())
+        except (sqlite3.Error, OSError, ValueError):
+            continue
+    return sorted(out, key=lambda s: s.started or 0, reverse=True)

@@ -1,0 +1,356 @@
+"""Training on a background thread, steered tick by tick by the compiled timeline.
+
+``start_run`` does the set-up in the caller's thread (so a bad spec or a missing data file raises
+``ConfigError`` right there), then trains on a daemon thread. The caller steers it through the
+returned ``RunHandle``; progress goes to the sink as batched plain-data messages through a pump
+thread, so a slow sink can never stall training.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import shutil
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from engine.config import RunSpec, load_spec, save_spec
+from engine.data import Batch, build_task
+from engine.messages import Event, Log, Message, Scalars, Status
+from engine.model import build_model
+from engine.runs import RunRecord, RunWriter, default_runs_dir, new_run_dir
+from engine.timeline import compile_timeline
+
+Sink = Callable[[list[Message]], None]
+PUMP_SECONDS = 0.05
+
+
+class _Pump:
+    """Delivers messages to the sink in batches from its own thread. ``post`` never blocks."""
+
+    def __init__(self, sink: Sink | None):
+        self._sink = sink
+        self._queue: deque[Message] = deque()
+        self._done = threading.Event()
+        self._thread = None
+        if sink is not None:
+            self._thread = threading.Thread(target=self._loop, name="engine-sink", daemon=True)
+            self._thread.start()
+
+    def post(self, msg: Message) -> None:
+        if self._sink is not None:
+            self._queue.append(msg)
+
+    def _drain(self) -> None:
+        batch = []
+        while self._queue:
+            batch.append(self._queue.popleft())
+        if batch:
+            try:
+                self._sink(batch)
+            except Exception:  # a broken listener must not take the run down
+                traceback.print_exc()
+
+    def _loop(self) -> None:
+        while not self._done.wait(PUMP_SECONDS):
+            self._drain()
+        self._drain()
+
+    def close(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
+    """AdamW/Adam/SGD with weight decay on matrices only (biases and norm gains are exempt)."""
+    t = spec.train
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": t.weight_decay, "name": "decay"},
+        {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
+    ]
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum)
+    cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=t.lr, betas=t.betas)
+
+
+def batch_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean cross-entropy over loss-bearing positions, logits (B, T, V))."""
+    logits = model(batch.x, batch.src)
+    loss = F.cross_entropy(logits.flatten(0, 1), batch.y.flatten(), ignore_index=-1)
+    return loss, logits
+
+
+class RunHandle:
+    """Steers a run training on its background thread. Every method is thread-safe."""
+
+    def __init__(self, trainer: _Trainer):
+        self._trainer = trainer
+        self.run_dir: Path = trainer.run_dir
+
+    @property
+    def status(self) -> str:
+        return self._trainer.status
+
+    @property
+    def tick(self) -> int:
+        """Ticks completed so far."""
+        return self._trainer.tick
+
+    @property
+    def error(self) -> str | None:
+        return self._trainer.error
+
+    def pause(self) -> None:
+        self._trainer.control("pause")
+
+    def resume(self) -> None:
+        self._trainer.control("resume")
+
+    def step(self) -> None:
+        """Run exactly one tick, then stay paused (only while paused)."""
+        self._trainer.control("step")
+
+    def stop(self) -> None:
+        """Stop after the current tick; a checkpoint is written so the run can be resumed."""
+        self._trainer.control("stop")
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end; True when it has."""
+        self._trainer.thread.join(timeout)
+        return not self._trainer.thread.is_alive()
+
+
+class _Trainer:
+    def __init__(self, spec: RunSpec, run_dir: Path, sink: Sink | None, resume: bool):
+        self.spec = spec
+        self.run_dir = run_dir
+        self.status = "starting"
+        self.error: str | None = None
+        self.tick = 0
+        self._cond = threading.Condition()
+        self._paused = False
+        self._steps_allowed = 0
+        self._stop = False
+
+        t = spec.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = resolve_device(t.device)
+        self.task = build_task(spec.data, spec.model)
+        self.timeline = compile_timeline(spec, self.task.tokens_in_split("train"))
+        torch.manual_seed(spec.seed)
+        self.model = build_model(spec.model, self.task.vocab_size).to(self.device)
+        self.optimizer = make_optimizer(self.model, spec)
+        self.batches = torch.Generator().manual_seed(spec.seed)
+        self.tokens_per_tick = self.task.tokens_per_batch(t.batch_size)
+
+        self.store = RunWriter(run_dir)
+        if resume:
+            self._restore()
+        else:
+            save_spec(spec, run_dir / "spec.yaml")
+            self.store.set_meta(
+                name=spec.name,
+                steps=t.steps,
+                started=time.time(),
+                device=str(self.device),
+                torch=torch.__version__,
+                python_version=platform.python_version(),
+                data=self.task.info,
+                vocab=self.task.vocab.to_dict(),
+            )
+        self.pump = _Pump(sink)
+        self.thread = threading.Thread(target=self._run, name="engine-train", daemon=True)
+
+    # --- control, called from any thread ---
+    def control(self, action: str) -> None:
+        with self._cond:
+            if action == "pause":
+                self._paused = True
+            elif action == "resume":
+                self._paused = False
+            elif action == "step" and self._paused:
+                self._steps_allowed += 1
+            elif action == "stop":
+                self._stop = True
+            self._cond.notify_all()
+
+    def _wait_if_paused(self) -> bool:
+        """Block while paused; False when the run should stop."""
+        with self._cond:
+            if self._paused and not self._stop and not self._steps_allowed:
+                self._set_status("paused")
+                while self._paused and not self._stop and not self._steps_allowed:
+                    self._cond.wait()
+                if not self._stop:
+                    self._set_status("running")
+            if self._steps_allowed:
+                self._steps_allowed -= 1
+            return not self._stop
+
+    # --- the run ---
+    def _restore(self) -> None:
+        ckpts = RunRecord(self.run_dir).checkpoints()
+        if ckpts:
+            state = load_checkpoint(ckpts[-1], map_location=self.device)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            restore_rng(state, self.batches)
+            self.tick = state["tick"]
+        self.store.truncate_from(self.tick)
+        self.store.event(self.tick, "resume", {"from_tick": self.tick})
+
+    def _set_status(self, status: str, detail: str = "") -> None:
+        self.status = status
+        self.store.set_status(status, self.tick, detail)
+        self.pump.post(Status(status, self.tick, self.spec.train.steps, detail))
+
+    def _log(self, level: str, text: str) -> None:
+        self.pump.post(Log(level, text))
+
+    def _event(self, tick: int, kind: str, detail: dict) -> None:
+        self.store.event(tick, kind, detail)
+        self.pump.post(Event(tick, kind, detail))
+
+    def _record(self, tick: int, values: dict[str, float]) -> None:
+        self.store.scalars(tick, values)
+        self.pump.post(Scalars(tick, values, time.time()))
+
+    def _checkpoint(self) -> None:
+        self.store.flush()  # metrics on disk are never behind a checkpoint
+        path = save_checkpoint(self.run_dir, self.tick, self.model, self.optimizer, self.batches)
+        self._event(max(self.tick - 1, 0), "checkpoint", {"path": path.name, "tick": self.tick})
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Validation loss (and task metrics) on the same ``eval_batches`` batches every time."""
+        t = self.spec.train
+        self.model.eval()
+        gen = torch.Generator().manual_seed(self.spec.seed + 1)
+        metrics = self.task.new_metrics()
+        total = 0.0
+        for _ in range(t.eval_batches):
+            batch = self.task.batch("val", t.batch_size, gen).to(self.device)
+            loss, logits = batch_loss(self.model, batch)
+            total += loss.item()
+            metrics.update(logits, batch)
+        self.model.train()
+        out = {"val/loss": total / t.eval_batches}
+        out.update({f"val/{k}": v for k, v in metrics.result().items()})
+        return out
+
+    def _train_tick(self, t: int) -> float:
+        lr = self.timeline.lr_at(t)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        start = time.perf_counter()
+        batch = self.task.batch("train", self.spec.train.batch_size, self.batches)
+        loss, _ = batch_loss(self.model, batch.to(self.device))
+        loss.backward()
+        clip = self.spec.train.grad_clip or math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_value = loss.item()  # the one host sync per tick; NaN detection needs it anyway
+        elapsed = time.perf_counter() - start
+        if math.isfinite(loss_value):
+            self._record(t, {
+                "train/loss": loss_value,
+                "lr": lr,
+                "grad_norm": grad_norm.item(),
+                "tokens_per_s": self.tokens_per_tick / elapsed,
+            })
+        return loss_value
+
+    def _run(self) -> None:
+        t_cfg = self.spec.train
+        steps = t_cfg.steps
+        try:
+            self._set_status("running")
+            self.model.train()
+            while self.tick < steps:
+                if not self._wait_if_paused():
+                    self._checkpoint()
+                    self._set_status("stopped")
+                    return
+                t = self.tick
+                loss = self._train_tick(t)
+                if not math.isfinite(loss):
+                    self._event(t, "diverged", {"loss": repr(loss)})
+                    self._log("error", f"loss became {loss} at tick {t}: run marked diverged")
+                    self._set_status("diverged", f"non-finite loss ({loss}) at tick {t}")
+                    return
+                self.tick = t + 1
+                last = self.tick == steps
+                if last or (t_cfg.eval_every and self.tick % t_cfg.eval_every == 0):
+                    self._record(t, self.evaluate())
+                if last or (t_cfg.checkpoint_every and self.tick % t_cfg.checkpoint_every == 0):
+                    self._checkpoint()
+            self._set_status("finished")
+        except Exception as exc:  # surfaced to the user; what was written stays on disk
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._log("error", traceback.format_exc())
+            self._set_status("failed", self.error)
+        finally:
+            self.store.close()
+            self.pump.close()
+
+
+def start_run(
+    spec: RunSpec,
+    runs_dir: str | Path | None = None,
+    sink: Sink | None = None,
+    *,
+    name: str | None = None,
+) -> RunHandle:
+    """Create a run folder under ``runs_dir`` and start training ``spec`` in the background.
+
+    Raises ConfigError (before any thread starts) when the data or model cannot be built.
+    """
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    run_dir = new_run_dir(runs_dir, name or spec.name)
+    try:
+        trainer = _Trainer(spec, run_dir, sink, resume=False)
+    except Exception:
+        _remove_empty_run(run_dir)
+        raise
+    trainer.thread.start()
+    return RunHandle(trainer)
+
+
+def resume_run(run_dir: str | Path, sink: Sink | None = None) -> RunHandle:
+    """Continue a stopped or interrupted run from its last checkpoint, in the same folder.
+
+    Rows logged after that checkpoint are replaced by the replay, so the curve has no duplicates.
+    """
+    run_dir = Path(run_dir)
+    record = RunRecord(run_dir)
+    if record.status in ("running", "paused"):
+        raise RuntimeError(f"{run_dir} is still being written by another process")
+    trainer = _Trainer(load_spec(run_dir / "spec.yaml"), run_dir, sink, resume=True)
+    trainer.thread.start()
+    return RunHandle(trainer)
+
+
+def _remove_empty_run(run_dir: Path) -> None:
+    """Undo ``new_run_dir`` when set-up failed before anything worth keeping was written."""
+    shutil.rmtree(run_dir, ignore_errors=True)

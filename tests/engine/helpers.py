@@ -1,0 +1,20 @@
+"""Small run specs that train in a second or two on a 2-core CPU."""
+
+from __future__ import annotations
+
+from engine.config import RunSpec, parse_spec
+
+
+def tiny_spec(**sections) -> RunSpec:
+    """A tiny decoder on the built-in corpus; ``sections`` override whole dict sections."""
+    data = {
+        "name": "tiny",
+        "seed": 7,
+        "model": {"n_layer": 1, "n_head": 2, "d_model": 32, "d_ff": 64, "context": 16},
+        "data": {"source": "text", "path": "builtin:python-stdlib", "max_chars": 200_000},
+        "train": {"steps": 30, "batch_size": 4, "eval_every": 10, "eval_batches": 2,
+                  "checkpoint_every": 10, "device": "cpu"},
+    }
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return parse_spec(data)
