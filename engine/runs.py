@@ -71,7 +71,8 @@ def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     else:
-        con = sqlite3.connect(path, timeout=10)
+        # Set up in the caller's thread, then used only by the training thread.
+        con = sqlite3.connect(path, timeout=10, check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.executescript(_SCHEMA)
@@ -174,6 +175,10 @@ class RunRecord:
         con = _connect(self._db, readonly=True)
         try:
             return con.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # the writer has created the file, not yet the schema
+                return []
+            raise
         finally:
             con.close()
 

@@ -7,13 +7,14 @@ from pathlib import Path
 import torch
 
 from engine.checkpoint import load_checkpoint
-from engine.data import build_task
+from engine.data import Vocab, build_task
 from engine.model import build_model, generate
 from engine.runs import open_run
 
 
 def load_model_from_run(run_dir: str | Path, checkpoint: Path | None = None):
-    """(spec, task, model in eval mode on the CPU) from a run's latest (or given) checkpoint."""
+    """(spec, task, vocab, model in eval mode on the CPU) from a run's latest (or given)
+    checkpoint. The vocabulary is the one stored with the run, even if a text file changed."""
     record = open_run(run_dir)
     ckpts = record.checkpoints()
     if checkpoint is None:
@@ -21,11 +22,12 @@ def load_model_from_run(run_dir: str | Path, checkpoint: Path | None = None):
             raise FileNotFoundError(f"{run_dir} has no checkpoint yet")
         checkpoint = ckpts[-1]
     spec = record.spec
+    vocab = Vocab.from_dict(record.meta["vocab"])  # what the model was trained on
     task = build_task(spec.data, spec.model)
-    model = build_model(spec.model, task.vocab_size)
+    model = build_model(spec.model, len(vocab.tokens))
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
     model.eval()
-    return spec, task, model
+    return spec, task, vocab, model
 
 
 @torch.no_grad()
@@ -40,13 +42,15 @@ def sample_run(
 ) -> str:
     """Generated text for a language-model run; for a task, ``examples`` held-out inputs with
     the model's greedy answer and the expected one."""
-    spec, task, model = load_model_from_run(run_dir)
+    spec, task, vocab, model = load_model_from_run(run_dir)
     gen = torch.Generator().manual_seed(seed)
     if task.kind == "lm":
-        ids = task.vocab.encode(prompt) or [0]
-        idx = torch.tensor([ids], dtype=torch.long)
+        unknown = sorted(set(prompt) - set(vocab.tokens))
+        if unknown:
+            raise ValueError(f"the prompt has characters this run never saw: {unknown}")
+        idx = torch.tensor([vocab.encode(prompt) or [0]], dtype=torch.long)
         out = generate(model, idx, tokens, temperature=temperature, top_k=top_k, generator=gen)
-        return task.vocab.decode(out[0].tolist())
+        return vocab.decode(out[0].tolist())
     batch = task.batch("val", examples, gen)
     pred = model(batch.x, batch.src).argmax(-1)
     lines = []

@@ -35,10 +35,13 @@ class Units:
     tokens_in_split: int | None = None  # train tokens in one epoch; None until the data is built
 
 
-def units_for(spec: RunSpec, tokens_in_split: int | None = None) -> Units:
-    """Units from the spec alone (tokens per tick = batch_size x context)."""
+def units_for(
+    spec: RunSpec, tokens_in_split: int | None = None, tokens_per_tick: int | None = None
+) -> Units:
+    """Units for a run. Without the data, tokens per tick is estimated as batch_size x context
+    (exact for text; the trainer passes the task's real figure)."""
     t = spec.train
-    return Units(t.steps, t.batch_size * spec.model.context, tokens_in_split)
+    return Units(t.steps, tokens_per_tick or t.batch_size * spec.model.context, tokens_in_split)
 
 
 def resolve_position(pos: Position, path: str, units: Units) -> int | None:
@@ -192,6 +195,12 @@ class CompiledTimeline:
         return self._lr.copy()
 
 
-def compile_timeline(spec: RunSpec, tokens_in_split: int | None = None) -> CompiledTimeline:
-    """Compile ``spec.timeline`` for ``spec.train.steps`` ticks. Raises ConfigError."""
-    return CompiledTimeline(spec, units_for(spec, tokens_in_split))
+def compile_timeline(
+    spec: RunSpec, tokens_in_split: int | None = None, tokens_per_tick: int | None = None
+) -> CompiledTimeline:
+    """Compile ``spec.timeline`` for ``spec.train.steps`` ticks. Raises ConfigError.
+
+    ``tokens_in_split`` (train tokens per epoch) and ``tokens_per_tick`` come from the data
+    (``Task``); they resolve "ep" and "tok" positions.
+    """
+    return CompiledTimeline(spec, units_for(spec, tokens_in_split, tokens_per_tick))

@@ -8,6 +8,7 @@ thread, so a slow sink can never stall training.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import shutil
@@ -65,9 +66,14 @@ class _Pump:
         self._drain()
 
     def close(self) -> None:
+        """Deliver what is queued, then stop. Never waits for the sink."""
         self._done.set()
+
+    def join(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
 
 def resolve_device(name: str) -> torch.device:
@@ -133,10 +139,17 @@ class RunHandle:
         """Stop after the current tick; a checkpoint is written so the run can be resumed."""
         self._trainer.control("stop")
 
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end; True when it has."""
+    def join(self, timeout: float | None = None, delivered: bool = True) -> bool:
+        """Wait for the run to end (and, if ``delivered``, for the sink to have received every
+        message); True when it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         self._trainer.thread.join(timeout)
-        return not self._trainer.thread.is_alive()
+        if self._trainer.thread.is_alive():
+            return False
+        if delivered:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+            return self._trainer.pump.join(remaining)
+        return True
 
 
 class _Trainer:
@@ -156,12 +169,14 @@ class _Trainer:
             torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
         self.task = build_task(spec.data, spec.model)
-        self.timeline = compile_timeline(spec, self.task.tokens_in_split("train"))
+        self.tokens_per_tick = self.task.tokens_per_batch(t.batch_size)
+        self.timeline = compile_timeline(
+            spec, self.task.tokens_in_split("train"), self.tokens_per_tick
+        )
         torch.manual_seed(spec.seed)
         self.model = build_model(spec.model, self.task.vocab_size).to(self.device)
         self.optimizer = make_optimizer(self.model, spec)
         self.batches = torch.Generator().manual_seed(spec.seed)
-        self.tokens_per_tick = self.task.tokens_per_batch(t.batch_size)
 
         self.store = RunWriter(run_dir)
         if resume:
@@ -327,7 +342,9 @@ def start_run(
     Raises ConfigError (before any thread starts) when the data or model cannot be built.
     """
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
-    run_dir = new_run_dir(runs_dir, name or spec.name)
+    if name:
+        spec = dataclasses.replace(spec, name=name)
+    run_dir = new_run_dir(runs_dir, spec.name)
     try:
         trainer = _Trainer(spec, run_dir, sink, resume=False)
     except Exception:

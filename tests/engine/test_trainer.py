@@ -127,7 +127,9 @@ def test_a_blocked_sink_never_stalls_training(tmp_path):
     release = threading.Event()
     handle = start_run(tiny_spec(), tmp_path, lambda batch: release.wait())
     try:
-        assert handle.join(TIMEOUT)  # finished while the sink was stuck on its first batch
+        # finished while the sink was still stuck on its first batch
+        assert handle.join(TIMEOUT, delivered=False)
+        assert not handle.join(0)  # ... which still holds the rest of the messages
         assert handle.status == "finished"
     finally:
         release.set()
@@ -147,7 +149,7 @@ SEQ_TASKS = ["copy", "reverse", "sort", "add", "modadd", "brackets"]
 @pytest.mark.parametrize("source", SEQ_TASKS)
 def test_every_task_trains_with_both_architectures(tmp_path, arch, source):
     data = {"source": source, "seq_len": 4, "modulus": 11, "val_fraction": 0.2}
-    spec = tiny_spec(model={"arch": arch, "context": 12}, data=data,
+    spec = tiny_spec(model={"arch": arch, "context": 16}, data=data,
                      train={"steps": 3, "eval_every": 3, "checkpoint_every": 0})
     handle = run_to_end(spec, tmp_path)
     assert handle.status == "finished", handle.error
