@@ -78,8 +78,12 @@ def engine_run(spec, runs_dir: Path) -> dict:
     run = open_run(handle.run_dir)
     task = build_task(spec.data, spec.model)
     tokens = spec.train.steps * task.tokens_per_batch(spec.train.batch_size)
-    return {"val_loss": run.scalars("val/loss")[1][-1], "wall_s": wall,
-            "tokens_per_s": tokens / wall, "run_dir": str(handle.run_dir)}
+    return {
+        "val_loss": run.scalars("val/loss")[1][-1],
+        "wall_s": wall,
+        "tokens_per_s": tokens / wall,
+        "run_dir": str(handle.run_dir),
+    }
 
 
 def main() -> None:
@@ -94,14 +98,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bare = bare_loop(spec)
         eng = engine_run(spec, Path(tmp))
-    print(f"# {spec.name}: {spec.train.steps} ticks, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
+    print(
+        f"# {spec.name}: {spec.train.steps} ticks, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
+    )
     print("| loop | final val loss | wall time (s) | tokens/s |")
     print("|---|---|---|---|")
     for name, r in (("bare PyTorch", bare), ("engine (thread, run store, checkpoints)", eng)):
         print(f"| {name} | {r['val_loss']:.4f} | {r['wall_s']:.1f} | {r['tokens_per_s']:,.0f} |")
-    print(f"\nengine / bare tokens/s: {eng['tokens_per_s'] / bare['tokens_per_s']:.3f} "
-          f"(target >= 0.95); identical val loss: {eng['val_loss'] == bare['val_loss']}")
+    print(
+        f"\nengine / bare tokens/s: {eng['tokens_per_s'] / bare['tokens_per_s']:.3f} "
+        f"(target >= 0.95); identical val loss: {eng['val_loss'] == bare['val_loss']}"
+    )
 
 
 if __name__ == "__main__":

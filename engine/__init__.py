@@ -18,9 +18,33 @@ from engine.config import (
     spec_from_yaml,
 )
 from engine.errors import ConfigError
+from engine.messages import Event, Log, Message, Scalars, Status
+from engine.model import count_params, estimate_memory
+from engine.runs import RunRecord, RunSummary, default_runs_dir, list_runs, open_run
+from engine.sample import sample_run
+from engine.timeline import CompiledTimeline, compile_timeline
+from engine.trainer import RunHandle, resume_run, start_run
 
 __all__ = [
+    "CompiledTimeline",
     "ConfigError",
+    "Event",
+    "Log",
+    "Message",
+    "RunHandle",
+    "RunRecord",
+    "RunSummary",
+    "Scalars",
+    "Status",
+    "compile_timeline",
+    "count_params",
+    "default_runs_dir",
+    "estimate_memory",
+    "list_runs",
+    "open_run",
+    "resume_run",
+    "sample_run",
+    "start_run",
     "DataConfig",
     "LRSegment",
     "ModelConfig",

@@ -20,6 +20,7 @@ def save_checkpoint(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     batch_generator: torch.Generator,
+    steering: dict,
 ) -> Path:
     """Save the state after ``tick`` ticks (the next tick to run is ``tick``)."""
     state = {
@@ -27,6 +28,7 @@ def save_checkpoint(
         "tick": tick,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
+        "steering": steering,  # phase, frozen parameters, norm strengths: checked on resume
         "rng": {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

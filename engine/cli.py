@@ -1,4 +1,4 @@
-"""The headless command line: ``python -m engine run|resume|list|export|sample``.
+"""The headless command line: ``python -m engine run|resume|list|export|sample|timeline``.
 
 It writes the same run folders as the workbench, so a run started here can be followed live in the
 GUI. A bad spec prints the ConfigError on one line to stderr and exits 2.
@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import signal
 import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from engine.config import load_spec, replace
+from engine.data import build_task
 from engine.errors import ConfigError
 from engine.messages import Log, Message, Scalars, Status
 from engine.runs import default_runs_dir, list_runs, open_run
 from engine.sample import sample_run
+from engine.timeline import compile_timeline
 from engine.trainer import resume_run, start_run
 
 
@@ -54,8 +59,10 @@ class Progress:
             elif isinstance(msg, Status):
                 self.final_status = msg
                 if msg.status not in ("running",):
-                    print(f"status: {msg.status} at tick {msg.tick} {msg.detail}".rstrip(),
-                          file=self.stream)
+                    print(
+                        f"status: {msg.status} at tick {msg.tick} {msg.detail}".rstrip(),
+                        file=self.stream,
+                    )
             elif isinstance(msg, Log) and msg.level != "info":
                 print(msg.text.rstrip(), file=self.stream)
         now = time.monotonic()
@@ -71,7 +78,8 @@ class Progress:
         print(
             f"tick {done}/{self.steps}  loss {self.loss:.4f}{val}  {tps / 1000:.1f}k tok/s  "
             f"ETA {_fmt_duration(eta)}",
-            file=self.stream, flush=True,
+            file=self.stream,
+            flush=True,
         )
 
 
@@ -113,8 +121,10 @@ def cmd_list(args) -> int:
     for r in runs:
         best = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-"
         tps = f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "-"
-        print(f"{r.name[:28]:<28} {r.status:<12} {f'{r.ticks}/{r.steps}':>13} {best:>9} "
-              f"{tps:>9}  {r.path.name}")
+        print(
+            f"{r.name[:28]:<28} {r.status:<12} {f'{r.ticks}/{r.steps}':>13} {best:>9} "
+            f"{tps:>9}  {r.path.name}"
+        )
     return 0
 
 
@@ -129,10 +139,37 @@ def cmd_export(args) -> int:
 
 def cmd_sample(args) -> int:
     text = sample_run(
-        args.run_dir, prompt=args.prompt, tokens=args.tokens, temperature=args.temperature,
-        top_k=args.top_k, seed=args.seed,
+        args.run_dir,
+        prompt=args.prompt,
+        tokens=args.tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
     )
     print(text)
+    return 0
+
+
+def cmd_timeline(args) -> int:
+    spec = load_spec(args.spec)
+    task = build_task(spec.data, spec.model)  # "ep" and "tok" positions need the data's size
+    tokens_per_tick = task.tokens_per_batch(spec.train.batch_size)
+    tl = compile_timeline(spec, task.tokens_in_split("train"), tokens_per_tick)
+    if args.at is not None:
+        if not 0 <= args.at < tl.steps:
+            raise ConfigError("--at", f"tick {args.at} outside 0..{tl.steps - 1}")
+        state = dataclasses.asdict(tl.at(args.at))
+        state["edges"] = [{k: v for k, v in e.items() if v != {}} for e in state["edges"]]
+        print(yaml.safe_dump(state, sort_keys=False), end="")
+        return 0
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["tick", "phase", "lr"] + [f"ln.{site}.strength" for site in tl.sites])
+    lr = tl.lr_curve()
+    phases = [p.name for p in tl.phases]
+    strengths = [tl.strength_curve(site) for site in tl.sites]
+    for t in range(tl.steps):
+        phase = phases[tl.phase_at(t).index]
+        writer.writerow([t, phase, repr(float(lr[t]))] + [repr(float(s[t])) for s in strengths])
     return 0
 
 
@@ -142,8 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="train a run spec (YAML) headless")
     run.add_argument("spec", type=Path)
-    run.add_argument("--runs-dir", type=Path, default=None,
-                     help=f"where run folders go (default {default_runs_dir()})")
+    run.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None,
+        help=f"where run folders go (default {default_runs_dir()})",
+    )
     run.add_argument("--steps", type=int, default=None, help="override train.steps")
     run.add_argument("--device", default=None, help="override train.device")
     run.add_argument("--name", default=None, help="run name (default: the spec's name)")
@@ -170,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--top-k", type=int, default=None)
     sa.add_argument("--seed", type=int, default=0)
     sa.set_defaults(func=cmd_sample)
+    tl = sub.add_parser("timeline", help="print the compiled timeline of a spec")
+    tl.add_argument("spec", type=Path)
+    tl.add_argument("--csv", action="store_true", help="one row per tick (the default)")
+    tl.add_argument("--at", type=int, default=None, help="print one tick as YAML instead")
+    tl.set_defaults(func=cmd_timeline)
     return p
 
 

@@ -23,7 +23,9 @@ from engine.errors import ConfigError
 Position = Union[int, str]
 
 
-def spec_field(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = None, **limits):
+def spec_field(
+    default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = None, **limits
+):
     """A dataclass field with help text and limits (min, max, gt, lt) kept as metadata."""
     meta = {"help": help, **limits}
     if factory is not None:
@@ -36,7 +38,9 @@ class ModelConfig:
     arch: Literal["decoder", "encoder_decoder"] = spec_field(
         "decoder", "decoder: GPT-style causal LM; encoder_decoder: seq2seq with cross-attention"
     )
-    n_layer: int = spec_field(4, "Transformer blocks (per stack for encoder_decoder)", min=1, max=48)
+    n_layer: int = spec_field(
+        4, "Transformer blocks (per stack for encoder_decoder)", min=1, max=48
+    )
     n_head: int = spec_field(4, "attention heads; must divide d_model", min=1, max=64)
     d_model: int = spec_field(128, "width of the residual stream", min=1, max=8192)
     d_ff: int = spec_field(512, "hidden width of the MLP", min=1, max=32768)
@@ -66,8 +70,12 @@ class DataConfig:
         "builtin:python-stdlib", "text source: builtin:python-stdlib or a path to a text file"
     )
     tokenizer: Literal["char"] = spec_field("char", "tokenizer")
-    val_fraction: float = spec_field(0.1, "share of the data held out for validation", gt=0.0, lt=1.0)
-    seq_len: int = spec_field(8, "synthetic tasks: items per sequence (digits for add)", min=1, max=512)
+    val_fraction: float = spec_field(
+        0.1, "share of the data held out for validation", gt=0.0, lt=1.0
+    )
+    seq_len: int = spec_field(
+        8, "synthetic tasks: items per sequence (digits for add)", min=1, max=512
+    )
     vocab: int = spec_field(10, "synthetic tasks: alphabet size", min=2, max=64)
     modulus: int = spec_field(97, "modadd: the modulus p", min=2, max=1000)
     max_chars: int = spec_field(
@@ -77,7 +85,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = spec_field(2000, "optimizer steps (ticks) in the run", gt=0)
+    steps: int = spec_field(2000, "optimizer steps (ticks) in the run", gt=0, max=1_000_000)
     batch_size: int = spec_field(12, "sequences per step", min=1, max=65536)
     optimizer: Literal["adamw", "adam", "sgd"] = spec_field("adamw", "optimizer")
     lr: float = spec_field(1e-3, "learning rate when the timeline has no lr segments", min=0.0)
@@ -87,9 +95,13 @@ class TrainConfig:
     grad_clip: float = spec_field(1.0, "clip the global grad norm to this (0 = off)", min=0.0)
     device: str = spec_field("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
     threads: int = spec_field(0, "torch CPU threads (0 = torch's default)", min=0, max=1024)
-    eval_every: int = spec_field(100, "ticks between validation passes (0 = only at the end)", min=0)
+    eval_every: int = spec_field(
+        100, "ticks between validation passes (0 = only at the end)", min=0
+    )
     eval_batches: int = spec_field(20, "batches per validation pass", min=1)
-    checkpoint_every: int = spec_field(500, "ticks between checkpoints (0 = only at the end)", min=0)
+    checkpoint_every: int = spec_field(
+        500, "ticks between checkpoints (0 = only at the end)", min=0
+    )
     stats_every: int = spec_field(25, "ticks between activation-statistics captures", min=0)
 
 
@@ -102,15 +114,69 @@ class LRSegment:
     )
     from_: float | None = spec_field(None, "value at the start (YAML key: from)", min=0.0)
     to: float | None = spec_field(None, "value reached at the last tick", min=0.0)
-    milestones: list[Position] = spec_field(help="step: ticks where the LR is multiplied", factory=list)
+    milestones: list[Position] = spec_field(
+        help="step: ticks where the LR is multiplied", factory=list
+    )
     gamma: float = spec_field(0.1, "step: factor applied at each milestone", gt=0.0)
-    points: list[list[float]] = spec_field(help="points: [[u, value], ...], u in [0, 1]", factory=list)
+    points: list[list[float]] = spec_field(
+        help="points: [[u, value], ...], u in [0, 1]", factory=list
+    )
     log: bool = spec_field(False, "points: interpolate log-values")
 
 
 @dataclass
+class PhaseSpec:
+    name: str = spec_field("phase", "shown on every plot")
+    start: Position = spec_field(0, "first tick of the phase; the first phase starts at 0")
+    data: DataConfig | None = spec_field(
+        None, "a complete data section for this phase (unset keys take their defaults)"
+    )
+    freeze: list[str] = spec_field(
+        help="parameter names or globs to freeze from here on (embed, blocks.0, *.ln_*)",
+        factory=list,
+    )
+    unfreeze: list[str] = spec_field(help="parameter names or globs to train again", factory=list)
+    lr_scale: float = spec_field(1.0, "multiplies the LR segments during this phase", min=0.0)
+    weight_decay: float | None = spec_field(
+        None, "weight decay during this phase (unset: train.weight_decay)", min=0.0
+    )
+    init_from: str | None = spec_field(
+        None, "run folder or checkpoint whose weights are loaded at the phase's first tick"
+    )
+
+
+@dataclass
+class NormEvent:
+    at: Position = spec_field(0, "tick where the event applies (the first layer, with stagger)")
+    action: Literal["set", "ramp", "freeze", "unfreeze", "eps", "backend", "calibrate"] = (
+        spec_field("set", "what happens to the selected norms")
+    )
+    layers: Literal["all", "final"] | list[int] = spec_field(
+        "all", "all, final, or a list of block indices"
+    )
+    stagger: int = spec_field(0, "ticks between consecutive layers (layer-by-layer)", min=0)
+    strength: float | None = spec_field(None, "set: the strength, 0..1", min=0.0, max=1.0)
+    to: float | None = spec_field(None, "ramp: the strength reached", min=0.0, max=1.0)
+    over: int | None = spec_field(None, "ramp: ticks the ramp takes", min=1)
+    shape: Literal["linear", "cosine"] = spec_field("linear", "ramp: curve")
+    eps: float | None = spec_field(None, "eps: the new epsilon", gt=0.0)
+    backend: Literal["auto", "triton", "torch"] | None = spec_field(None, "backend: the new one")
+
+
+@dataclass
+class Mark:
+    action: Literal["checkpoint", "eval", "note"] = spec_field("note", "what the mark does")
+    at: Position | None = spec_field(None, "tick of the mark")
+    every: int | None = spec_field(None, "repeat every this many ticks (instead of at)", min=1)
+    text: str = spec_field("", "note: the label drawn on the plots")
+
+
+@dataclass
 class TimelineConfig:
+    phases: list[PhaseSpec] = spec_field(help="contiguous phases, in order", factory=list)
     lr: list[LRSegment] = spec_field(help="learning-rate segments, in order", factory=list)
+    layernorm: list[NormEvent] = spec_field(help="events on the norms", factory=list)
+    marks: list[Mark] = spec_field(help="checkpoints, evals and notes", factory=list)
 
 
 @dataclass
@@ -154,6 +220,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own error, with its own (deeper) path
+            return _convert(options[0], value, path)
         errors = []
         for arg in args:
             if arg is type(None):
@@ -232,7 +301,9 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
         f = fields[key]
         sub = _join(path, key)
         converted = _convert(hints[f.name], value, sub)
-        for i, item in enumerate(converted if isinstance(converted, (list, tuple)) else [converted]):
+        for i, item in enumerate(
+            converted if isinstance(converted, (list, tuple)) else [converted]
+        ):
             _check_limits(f.metadata, item, _join(sub, i) if converted is not item else sub)
         kwargs[f.name] = converted
     return cls(**kwargs)
@@ -252,7 +323,7 @@ def to_dict(obj: Any, compact: bool = False) -> Any:
     """
     if dataclasses.is_dataclass(obj):
         return {
-            _key(f.name): to_dict(getattr(obj, f.name))
+            _key(f.name): to_dict(getattr(obj, f.name), compact)
             for f in dataclasses.fields(obj)
             if not (compact and getattr(obj, f.name) == _default(f))
         }
@@ -268,24 +339,25 @@ def validate(spec: RunSpec) -> RunSpec:
     """Rules that involve more than one field. Raises ConfigError; returns the spec."""
     m, d = spec.model, spec.data
     if m.d_model % m.n_head:
-        raise ConfigError(
-            "model.d_model", f"{m.d_model} is not divisible by n_head={m.n_head}"
-        )
+        raise ConfigError("model.d_model", f"{m.d_model} is not divisible by n_head={m.n_head}")
     if m.arch == "encoder_decoder" and d.source == "text":
         raise ConfigError(
-            "model.arch", "encoder_decoder needs a seq2seq task (copy, reverse, sort, add, ...), "
-            "not data.source=text"
+            "model.arch",
+            "encoder_decoder needs a seq2seq task (copy, reverse, sort, add, ...), "
+            "not data.source=text",
         )
     if d.source == "text" and not d.path:
         raise ConfigError("data.path", "a text source needs a path (or builtin:python-stdlib)")
     if spec.train.device not in ("auto", "cpu", "cuda") and not spec.train.device.startswith(
         "cuda:"
     ):
-        raise ConfigError("train.device", f"must be auto, cpu, cuda or cuda:N; got {spec.train.device!r}")
-    # The timeline compiler checks positions, ordering and shapes against the run length.
-    from engine.timeline import resolve_segments, units_for  # local: timeline imports this module
+        raise ConfigError(
+            "train.device", f"must be auto, cpu, cuda or cuda:N; got {spec.train.device!r}"
+        )
+    # The timeline compiler checks positions, ordering and events against the run and model.
+    from engine.timeline import check_timeline  # local: timeline imports this module
 
-    resolve_segments(spec, units_for(spec))
+    check_timeline(spec)
     return spec
 
 

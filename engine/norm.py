@@ -66,6 +66,7 @@ class Norm(nn.Module):
         self.strength = 1.0
         self.eps = float(eps)
         self.backend = check_backend(backend)
+        self.calibrate_next = False
 
     def set_strength(self, s: float) -> None:
         """Set the strength, a plain float in [0, 1] (1 = ordinary norm, 0 = fixed affine map)."""
@@ -73,7 +74,21 @@ class Norm(nn.Module):
             raise ValueError(f"norm strength must be a number in [0, 1]; got {s!r}")
         self.strength = float(s)
 
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor) -> None:
+        """Set σ̄ to the mean over all tokens of ``x`` of the per-token σ this norm computes:
+        sqrt(var(x) + eps) for LayerNorm, sqrt(mean(x²) + eps) for RMSNorm (fp32)."""
+        xf = x.detach().float()
+        if self.kind == "layernorm":
+            sigma = (xf.var(-1, unbiased=False) + self.eps).sqrt()
+        else:
+            sigma = (xf.pow(2).mean(-1) + self.eps).sqrt()
+        self.sigma_bar.copy_(sigma.mean())
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.calibrate_next:  # set by the trainer for a timeline `calibrate` tick
+            self.calibrate_next = False
+            self.calibrate(x)
         if self.kind == "layernorm":
             return kernels.layer_norm(
                 x,

@@ -111,8 +111,14 @@ class RunWriter:
 
     def set_status(self, status: str, tick: int, detail: str = "") -> None:
         assert status in STATUSES, status
-        self.set_meta(status=status, status_tick=tick, status_detail=detail,
-                      pid=os.getpid(), host=socket.gethostname(), updated=time.time())
+        self.set_meta(
+            status=status,
+            status_tick=tick,
+            status_detail=detail,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            updated=time.time(),
+        )
 
     def scalars(self, tick: int, values: dict[str, float]) -> None:
         now = time.time()

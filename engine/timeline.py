@@ -1,198 +1,403 @@
-"""The tick timeline compiler: positions in any unit -> ticks, LR segments -> one value per tick.
+"""The tick timeline compiler: phases, LR, norm events and marks -> a pure function of the tick.
 
-A tick is one optimizer step, numbered 0 .. train.steps - 1. The compiled timeline is a pure
-function of the tick, so the editor's preview, the running engine and a resumed run all read the
-same values.
+A tick is one optimizer step, numbered 0 .. train.steps - 1. The compiled timeline answers, for
+any tick, the phase, the LR, each norm's strength / frozen flag / eps / backend, and the edges
+(events that fire at exactly that tick). The editor's preview, the running engine and a resumed
+run all read these same values.
 
-LR convention (no hidden counters, no implicit origin): a segment covers ``[start, end)``; inside it
-``u = (t - start + 1) / (end - start)``, so the first tick is already one step in and the last tick
-reaches ``to`` exactly. Between segments the last value holds; before the first segment the first
-segment's starting value holds; with no segments ``train.lr`` holds.
+Norm events (``timeline.layernorm``), per selected norm, in time order:
+
+- ``set``: strength from this tick on. ``ramp``: from the strength in force just before it to
+  ``to`` over ``over`` ticks, with ``u = (t - at + 1) / over`` (the LR convention: the first tick
+  is one step in, the last reaches ``to``), linear or cosine.
+- ``freeze`` / ``unfreeze``: stop / restart training the norm's gain and bias.
+- ``eps``, ``backend``: switch the epsilon or the kernel (triton <-> torch).
+- ``calibrate``: at that tick's forward pass the norm sets ``sigma_bar`` (σ̄) to the mean over the
+  batch's tokens of σ(x) = sqrt(var(x) + eps) of its input (RMSNorm: sqrt(mean(x²) + eps)).
+  σ̄ is what a norm with strength s < 1 divides by in place of the per-token σ:
+  ``y = (x - s·μ) / (s·σ + (1-s)·σ̄) · w + b``. σ̄ starts at 1.0; each norm is calibrated
+  automatically at the first tick its strength is below 1, unless a ``calibrate`` event for it
+  came at or before that tick, so lowering the strength from 1 causes no jump.
+- ``layers``: ``all`` (every block, then the final norms), ``final``, or block indices; each
+  block's sites (attn, cross, mlp; enc<i> sites too in an encoder-decoder) move together.
+  ``stagger: K`` fires the event for the i-th listed layer at ``at + i·K``.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from fractions import Fraction
-from dataclasses import dataclass
+import fnmatch
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.config import LRSegment, Position, RunSpec
+from engine.config import DataConfig, ModelConfig, NormEvent, PhaseSpec, RunSpec
 from engine.errors import ConfigError
+from engine.lr_schedule import lr_curve
+from engine.positions import Units, resolve_position, units_for
 
-_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%|ep|tok|Ktok|Mtok|Gtok)\s*$")
-_TOKEN_SCALE = {"tok": 1, "Ktok": 10**3, "Mtok": 10**6, "Gtok": 10**9}
-
-
-@dataclass(frozen=True)
-class Units:
-    """What converting positions needs: run length and how many tokens one tick consumes."""
-
-    steps: int
-    tokens_per_tick: int
-    tokens_in_split: int | None = None  # train tokens in one epoch; None until the data is built
-
-
-def units_for(
-    spec: RunSpec, tokens_in_split: int | None = None, tokens_per_tick: int | None = None
-) -> Units:
-    """Units for a run. Without the data, tokens per tick is estimated as batch_size x context
-    (exact for text; the trainer passes the task's real figure)."""
-    t = spec.train
-    return Units(t.steps, tokens_per_tick or t.batch_size * spec.model.context, tokens_in_split)
+__all__ = [
+    "CompiledTimeline",
+    "Edge",
+    "Phase",
+    "TickState",
+    "check_timeline",
+    "compile_timeline",
+    "matches",
+    "norm_site_names",
+]
 
 
-def resolve_position(pos: Position, path: str, units: Units) -> int | None:
-    """A position (``500``, ``"25%"``, ``"2ep"``, ``"1.5Mtok"``) -> tick.
+def norm_site_names(model: ModelConfig) -> list[str]:
+    """Names of the model's norms in execution order, without building it (see
+    ``Transformer.norm_sites``): ``"<i>.attn"``, ``"<i>.cross"``, ``"<i>.mlp"``, ``"enc<i>.*"``,
+    ``"enc_final"``, ``"final"`` (no final norms with post-LN). Empty for ``norm: none``."""
+    if model.norm == "none":
+        return []
+    encdec = model.arch == "encoder_decoder"
+    pre = model.norm_position == "pre"
+    names = []
+    if encdec:
+        for i in range(model.n_layer):
+            names += [f"enc{i}.attn", f"enc{i}.mlp"]
+        names += ["enc_final"] if pre else []
+    for i in range(model.n_layer):
+        names += [f"{i}.attn"] + ([f"{i}.cross"] if encdec else []) + [f"{i}.mlp"]
+    return names + (["final"] if pre else [])
 
-    Returns None for an epoch position while the data size is still unknown (spec-only checks).
-    """
-    if isinstance(pos, bool):
-        raise ConfigError(path, f"expected a tick or a string like '25%', got {pos!r}")
-    if isinstance(pos, int):
-        if pos < 0:
-            raise ConfigError(path, f"must be >= 0, got {pos}")
-        return pos
-    m = _UNIT.match(pos) if isinstance(pos, str) else None
-    if not m:
-        raise ConfigError(
-            path, f"expected a tick or a position like '25%', '2ep', '1.5Mtok'; got {pos!r}"
-        )
-    # Exact decimal arithmetic: "33.3%" of 1000 ticks is 333, not 332.99999 floored to 332.
-    value, unit = Fraction(m.group(1)), m.group(2)
-    if unit == "%":
-        return math.floor(value / 100 * units.steps)
-    if unit == "ep":
-        if units.tokens_in_split is None:
-            return None
-        return math.floor(value * units.tokens_in_split / units.tokens_per_tick)
-    return math.floor(value * _TOKEN_SCALE[unit] / units.tokens_per_tick)
+
+def _layer_of(site: str) -> int | str:
+    if site.endswith("final"):
+        return "final"
+    return int(site.split(".")[0].removeprefix("enc"))
+
+
+def matches(name: str, pattern: str) -> bool:
+    """A parameter name matches a freeze pattern when it is the pattern, lies under it as a
+    module prefix (``blocks.0`` matches ``blocks.0.attn.q.weight``), or matches it as a glob."""
+    return name == pattern or name.startswith(pattern + ".") or fnmatch.fnmatchcase(name, pattern)
 
 
 @dataclass(frozen=True)
-class Segment:
-    """An LR segment with its positions resolved to ticks."""
+class Phase:
+    """A phase with its span resolved: ticks ``[start, end)``; ``frozen`` holds the freeze
+    patterns in force (inherited from earlier phases, plus ``freeze``, minus ``unfreeze``)."""
 
+    index: int
+    name: str
     start: int
     end: int
-    spec: LRSegment
-    milestones: tuple[int, ...] = ()
-
-    def values(self, t: np.ndarray) -> np.ndarray:
-        """LR at ticks ``t`` (all inside [start, end)), float64."""
-        s = self.spec
-        u = (t - self.start + 1) / (self.end - self.start)
-        if s.shape == "constant":
-            return np.full(t.shape, s.from_)
-        if s.shape == "linear":
-            return s.from_ + (s.to - s.from_) * u
-        if s.shape == "cosine":
-            return s.to + (s.from_ - s.to) * (1 + np.cos(np.pi * u)) / 2
-        if s.shape == "exp":
-            return s.from_ * (s.to / s.from_) ** u
-        if s.shape == "step":
-            passed = np.searchsorted(np.asarray(self.milestones), t, side="right")
-            return s.from_ * s.gamma**passed
-        us = np.array([p[0] for p in s.points])
-        vs = np.array([p[1] for p in s.points])
-        if s.log:
-            return np.exp(np.interp(u, us, np.log(vs)))
-        return np.interp(u, us, vs)
-
-    def first_value(self) -> float:
-        """The value that holds before this segment: ``from``, or the curve's first point."""
-        return self.spec.from_ if self.spec.from_ is not None else self.spec.points[0][1]
+    data: DataConfig
+    frozen: tuple[str, ...]
+    lr_scale: float
+    weight_decay: float
+    init_from: str | None
 
 
-def _check_segment(seg: LRSegment, path: str) -> None:
-    needs_to = seg.shape in ("linear", "cosine", "exp")
-    if seg.shape != "points" and seg.from_ is None:
-        raise ConfigError(f"{path}.from", f"a {seg.shape} segment needs a starting value")
-    if needs_to and seg.to is None:
-        raise ConfigError(f"{path}.to", f"a {seg.shape} segment needs an end value")
-    if seg.shape == "exp" and (seg.from_ <= 0 or seg.to <= 0):
-        raise ConfigError(path, "exp takes a log: from and to must be > 0")
-    if seg.shape == "points":
-        if len(seg.points) < 2:
-            raise ConfigError(f"{path}.points", "needs at least two [u, value] points")
-        last_u = -1.0
-        for i, point in enumerate(seg.points):
-            if len(point) != 2:
-                raise ConfigError(f"{path}.points[{i}]", f"expected [u, value], got {point}")
-            u, v = point
-            if not 0.0 <= u <= 1.0 or u < last_u:
-                raise ConfigError(f"{path}.points[{i}]", f"u must rise within [0, 1], got {u}")
-            if v < 0 or (seg.log and v <= 0):
-                kind = "> 0 (log: true)" if seg.log else ">= 0"
-                raise ConfigError(f"{path}.points[{i}]", f"value must be {kind}, got {v}")
-            last_u = u
+@dataclass(frozen=True)
+class Edge:
+    """Something that happens at exactly one tick (drawn on plots, recorded in the run store).
+
+    ``kind`` is ``phase``, ``norm`` (``detail["action"]``, ``detail["sites"]``) or ``mark``.
+    Phase and norm edges apply before the tick's step; marks after it.
+    """
+
+    tick: int
+    kind: str
+    label: str
+    detail: dict = field(default_factory=dict)
 
 
-def resolve_segments(spec: RunSpec, units: Units) -> list[Segment]:
-    """Check and resolve the LR segments. Raises ConfigError naming the segment's field."""
-    out: list[Segment] = []
-    prev_end = 0
-    for i, seg in enumerate(spec.timeline.lr):
-        path = f"timeline.lr[{i}]"
-        _check_segment(seg, path)
-        start = resolve_position(seg.start, f"{path}.start", units)
-        end = resolve_position(seg.end, f"{path}.end", units)
-        if start is None or end is None:  # epoch units: checked once the data is known
-            continue
-        if end <= start:
-            raise ConfigError(f"{path}.end", f"must be after start ({start}), got {end}")
-        if end > units.steps:
-            raise ConfigError(
-                f"{path}.end", f"tick {end} is past the end of the run (train.steps={units.steps})"
+@dataclass(frozen=True)
+class TickState:
+    """Everything the timeline says about one tick."""
+
+    tick: int
+    phase: str
+    phase_index: int
+    lr: float
+    strength: dict[str, float]
+    frozen: dict[str, bool]
+    eps: dict[str, float]
+    backend: dict[str, str]
+    edges: list[Edge]
+
+
+def _resolve(pos, path: str, units: Units, steps: int, allow_end: bool = False) -> int | None:
+    tick = resolve_position(pos, path, units)
+    limit = steps if allow_end else steps - 1
+    if tick is not None and tick > limit:
+        raise ConfigError(path, f"tick {tick} is past the end of the run (train.steps={steps})")
+    return tick
+
+
+def _resolve_phases(spec: RunSpec, units: Units) -> list[Phase]:
+    specs = spec.timeline.phases or [PhaseSpec(name="main")]
+    steps = units.steps
+    starts = []
+    for i, p in enumerate(specs):
+        path = f"timeline.phases[{i}].start"
+        start = _resolve(p.start, path, units, steps)
+        if i == 0 and start not in (0, None):
+            raise ConfigError(path, f"the first phase starts at 0, got {start}")
+        if start is not None and starts and starts[-1] is not None and start <= starts[-1]:
+            raise ConfigError(path, f"tick {start} is not after the previous phase ({starts[-1]})")
+        starts.append(start)
+    phases = []
+    frozen: set[str] = set()
+    data, decay = spec.data, spec.train.weight_decay
+    for i, p in enumerate(specs):
+        frozen = (frozen | set(p.freeze)) - set(p.unfreeze)
+        data = p.data or data
+        decay = p.weight_decay if p.weight_decay is not None else decay
+        start = starts[i] if starts[i] is not None else 0
+        end = starts[i + 1] if i + 1 < len(specs) and starts[i + 1] is not None else steps
+        phases.append(
+            Phase(
+                i, p.name, start, end, data, tuple(sorted(frozen)), p.lr_scale, decay, p.init_from
             )
-        if start < prev_end:
+        )
+    return phases
+
+
+def _check_event(ev: NormEvent, path: str, model: ModelConfig) -> list[int | str]:
+    """The layer groups an event addresses, in stagger order; ConfigError if it cannot apply."""
+    required = {"set": "strength", "ramp": "to", "eps": "eps", "backend": "backend"}
+    need = required.get(ev.action)
+    if need and getattr(ev, need) is None:
+        raise ConfigError(f"{path}.{need}", f"the {ev.action} event needs {need}")
+    if ev.action == "ramp" and ev.over is None:
+        raise ConfigError(f"{path}.over", "the ramp event needs over (ticks)")
+    if model.norm == "none":
+        raise ConfigError(path, "model.norm is none: there are no norms to act on")
+    has_final = model.norm_position == "pre"
+    if ev.layers == "all":
+        return list(range(model.n_layer)) + (["final"] if has_final else [])
+    if ev.layers == "final":
+        if not has_final:
+            raise ConfigError(f"{path}.layers", "post-LN models have no final norm")
+        return ["final"]
+    for k, layer in enumerate(ev.layers):
+        if not 0 <= layer < model.n_layer:
             raise ConfigError(
-                f"{path}.start", f"tick {start} overlaps the previous segment (ends at {prev_end})"
+                f"{path}.layers[{k}]",
+                f"layer {layer} does not exist (model.n_layer={model.n_layer})",
             )
-        milestones = []
-        for j, m in enumerate(seg.milestones):
-            tick = resolve_position(m, f"{path}.milestones[{j}]", units)
-            if tick is not None:
-                milestones.append(tick)
-        out.append(Segment(start, end, seg, tuple(sorted(milestones))))
-        prev_end = end
-    return out
+    return list(ev.layers)
 
 
-def lr_curve(spec: RunSpec, units: Units) -> np.ndarray:
-    """The learning rate at every tick 0 .. steps-1 (float64), phase lr_scale not yet applied."""
-    segments = resolve_segments(spec, units)
-    if not segments:
-        return np.full(units.steps, spec.train.lr)
-    curve = np.empty(units.steps)
-    curve[: segments[0].start] = segments[0].first_value()
-    for k, seg in enumerate(segments):
-        ticks = np.arange(seg.start, seg.end)
-        curve[seg.start : seg.end] = seg.values(ticks)
-        hold_until = segments[k + 1].start if k + 1 < len(segments) else units.steps
-        curve[seg.end : hold_until] = curve[seg.end - 1]
-    return curve
+class _NormTracks:
+    """Per-site arrays over ticks, filled by applying events in time order. An array is made
+    only for a site an event touches (memory grows with the events, not with steps x sites)."""
+
+    def __init__(self, sites: list[str], steps: int, model: ModelConfig):
+        self.steps = steps
+        self.defaults = {
+            "strength": 1.0,
+            "frozen": False,
+            "eps": model.norm_eps,
+            "backend": model.norm_backend,
+        }
+        self._arrays: dict[tuple[str, str], np.ndarray] = {}
+        self.calibrate: dict[str, list[int]] = {s: [] for s in sites}
+        self._last_tick = {s: -1 for s in sites}
+
+    def track(self, kind: str, site: str) -> np.ndarray:
+        """The writable array of ``kind`` for ``site`` (made from the default on first use)."""
+        key = (kind, site)
+        if key not in self._arrays:
+            default = self.defaults[kind]
+            dtype = {bool: bool, float: np.float64, str: object}[type(default)]
+            self._arrays[key] = np.full(self.steps, default, dtype=dtype)
+        return self._arrays[key]
+
+    def value(self, kind: str, site: str, tick: int):
+        arr = self._arrays.get((kind, site))
+        if arr is None:
+            return self.defaults[kind]
+        value = arr[tick]
+        return value.item() if isinstance(value, np.generic) else value
+
+    def apply(self, site: str, tick: int, ev: NormEvent) -> None:
+        s = self.track("strength", site)
+        if ev.action == "set":
+            s[tick:] = ev.strength
+        elif ev.action == "ramp":
+            # from the value in force just before the ramp (or set by an earlier same-tick event)
+            before = s[tick] if self._last_tick[site] == tick else (s[tick - 1] if tick else 1.0)
+            n = len(s) - tick
+            u = np.minimum((np.arange(n) + 1) / ev.over, 1.0)
+            if ev.shape == "linear":
+                s[tick:] = before + (ev.to - before) * u
+            else:
+                s[tick:] = ev.to + (before - ev.to) * (1 + np.cos(np.pi * u)) / 2
+        elif ev.action in ("freeze", "unfreeze"):
+            self.track("frozen", site)[tick:] = ev.action == "freeze"
+        elif ev.action == "eps":
+            self.track("eps", site)[tick:] = ev.eps
+        elif ev.action == "backend":
+            self.track("backend", site)[tick:] = ev.backend
+        elif ev.action == "calibrate":
+            self.calibrate[site].append(tick)
+        self._last_tick[site] = tick
+
+    def auto_calibrate(self) -> list[tuple[int, str]]:
+        """Calibrate each norm at the first tick its strength drops below 1 (unless done)."""
+        added = []
+        for (kind, site), s in self._arrays.items():
+            if kind != "strength":
+                continue
+            below = np.flatnonzero(s < 1.0)
+            if len(below) and not any(t <= below[0] for t in self.calibrate[site]):
+                self.calibrate[site].append(int(below[0]))
+                added.append((int(below[0]), site))
+        return added
 
 
 class CompiledTimeline:
-    """The timeline resolved against a run: answers questions about any tick, purely."""
+    """The timeline resolved against a run. Pure: every answer depends only on the tick."""
 
-    def __init__(self, spec: RunSpec, units: Units | None = None):
-        self.units = units or units_for(spec)
-        self.steps = self.units.steps
-        self._lr = lr_curve(spec, self.units)
+    def __init__(self, spec: RunSpec, units: Units):
+        self.units = units
+        self.steps = steps = units.steps
+        self.sites = norm_site_names(spec.model)
+        self.phases = _resolve_phases(spec, units)
+        self._phase_of = np.zeros(steps, dtype=np.int64)
+        for p in self.phases:
+            self._phase_of[p.start : p.end] = p.index
+        scale = np.array([p.lr_scale for p in self.phases])
+        self._lr = lr_curve(spec, units) * scale[self._phase_of]
+        self._edges: dict[int, list[Edge]] = {}
+        for p in self.phases[1:]:
+            self._add(Edge(p.start, "phase", p.name, {"phase": p.name, "index": p.index}))
+        self._norms = self._compile_norms(spec)
+        self._marks = self._compile_marks(spec)
 
-    def lr_at(self, tick: int) -> float:
-        """Learning rate applied by the optimizer step numbered ``tick`` (0-based)."""
+    def _add(self, edge: Edge) -> None:
+        self._edges.setdefault(edge.tick, []).append(edge)
+
+    def _compile_norms(self, spec: RunSpec) -> _NormTracks:
+        tracks = _NormTracks(self.sites, self.steps, spec.model)
+        fired = []
+        for i, ev in enumerate(spec.timeline.layernorm):
+            path = f"timeline.layernorm[{i}]"
+            groups = _check_event(ev, path, spec.model)
+            at = _resolve(ev.at, f"{path}.at", self.units, self.steps)
+            if at is None:
+                continue
+            for j, layer in enumerate(groups):
+                tick = at + j * ev.stagger
+                if tick >= self.steps:
+                    raise ConfigError(
+                        f"{path}.stagger",
+                        f"layer {layer} would fire at tick {tick}, past the end of the run "
+                        f"(train.steps={self.steps})",
+                    )
+                sites = [s for s in self.sites if _layer_of(s) == layer]
+                fired.append((tick, i, ev, layer, sites))
+        for tick, _, ev, layer, sites in sorted(fired, key=lambda f: (f[0], f[1])):
+            for site in sites:
+                tracks.apply(site, tick, ev)
+            detail = {"action": ev.action, "layer": layer, "sites": sites}
+            detail.update(
+                {
+                    k: getattr(ev, k)
+                    for k in ("strength", "to", "over", "eps", "backend")
+                    if getattr(ev, k) is not None
+                }
+            )
+            self._add(Edge(tick, "norm", f"LN {ev.action} {layer}", detail))
+        auto: dict[int, list[str]] = {}
+        for tick, site in tracks.auto_calibrate():
+            auto.setdefault(tick, []).append(site)
+        for tick, sites in sorted(auto.items()):
+            detail = {"action": "calibrate", "sites": sites, "auto": True}
+            self._add(Edge(tick, "norm", "LN calibrate", detail))
+        return tracks
+
+    def _compile_marks(self, spec: RunSpec) -> dict[int, list[Edge]]:
+        marks: dict[int, list[Edge]] = {}
+        for i, m in enumerate(spec.timeline.marks):
+            path = f"timeline.marks[{i}]"
+            if (m.at is None) == (m.every is None):
+                raise ConfigError(path, "a mark needs exactly one of at or every")
+            if m.every is not None:
+                ticks = range(m.every - 1, self.steps, m.every)
+            else:
+                tick = _resolve(m.at, f"{path}.at", self.units, self.steps)
+                ticks = [] if tick is None else [tick]
+            for tick in ticks:
+                edge = Edge(tick, "mark", m.text or m.action, {"action": m.action, "text": m.text})
+                marks.setdefault(tick, []).append(edge)
+                self._add(edge)
+        return marks
+
+    # --- questions about ticks ---
+    def _check(self, tick: int) -> None:
         if not 0 <= tick < self.steps:
             raise IndexError(f"tick {tick} outside 0..{self.steps - 1}")
+
+    def lr_at(self, tick: int) -> float:
+        """Learning rate of the optimizer step numbered ``tick``, phase lr_scale applied."""
+        self._check(tick)
         return float(self._lr[tick])
 
     def lr_curve(self) -> np.ndarray:
-        """LR for every tick, float64 array of length ``steps`` (a copy, for plotting)."""
+        """LR for every tick (float64, length ``steps``; a copy, for plotting)."""
         return self._lr.copy()
+
+    def phase_at(self, tick: int) -> Phase:
+        self._check(tick)
+        return self.phases[int(self._phase_of[tick])]
+
+    def strength_curve(self, site: str) -> np.ndarray:
+        """Strength of norm ``site`` at every tick (float64, a copy)."""
+        arr = self._norms._arrays.get(("strength", site))
+        return np.ones(self.steps) if arr is None else arr.copy()
+
+    def edges_at(self, tick: int) -> list[Edge]:
+        return list(self._edges.get(tick, []))
+
+    def edges(self) -> list[Edge]:
+        """Every edge of the run, in tick order."""
+        return [e for t in sorted(self._edges) for e in self._edges[t]]
+
+    def marks_at(self, tick: int) -> list[Edge]:
+        """Marks to carry out after the step of ``tick`` (checkpoint, eval, note)."""
+        return list(self._marks.get(tick, []))
+
+    def calibrate_at(self, tick: int) -> list[str]:
+        """Norm sites that set σ̄ from this tick's forward pass."""
+        return [s for s, ticks in self._norms.calibrate.items() if tick in ticks]
+
+    def norm_state(self, tick: int) -> dict[str, tuple[float, bool, float, str]]:
+        """``{site: (strength, frozen, eps, backend)}`` in force during ``tick``."""
+        self._check(tick)
+        v = self._norms.value
+        return {
+            s: (
+                float(v("strength", s, tick)),
+                bool(v("frozen", s, tick)),
+                float(v("eps", s, tick)),
+                str(v("backend", s, tick)),
+            )
+            for s in self.sites
+        }
+
+    def at(self, tick: int) -> TickState:
+        """Everything in force during ``tick``, and the edges that fire at it."""
+        phase = self.phase_at(tick)
+        state = self.norm_state(tick)
+        return TickState(
+            tick=tick,
+            phase=phase.name,
+            phase_index=phase.index,
+            lr=self.lr_at(tick),
+            strength={s: v[0] for s, v in state.items()},
+            frozen={s: v[1] for s, v in state.items()},
+            eps={s: v[2] for s, v in state.items()},
+            backend={s: v[3] for s, v in state.items()},
+            edges=self.edges_at(tick),
+        )
 
 
 def compile_timeline(
@@ -200,7 +405,13 @@ def compile_timeline(
 ) -> CompiledTimeline:
     """Compile ``spec.timeline`` for ``spec.train.steps`` ticks. Raises ConfigError.
 
-    ``tokens_in_split`` (train tokens per epoch) and ``tokens_per_tick`` come from the data
-    (``Task``); they resolve "ep" and "tok" positions.
+    ``tokens_in_split`` (train tokens per epoch of the run's data) and ``tokens_per_tick`` come
+    from the data (``Task``) and resolve "ep" and "tok" positions; without them "tok" assumes
+    batch_size x context tokens per tick and "ep" positions are left unchecked.
     """
     return CompiledTimeline(spec, units_for(spec, tokens_in_split, tokens_per_tick))
+
+
+def check_timeline(spec: RunSpec) -> None:
+    """Validate the timeline against the spec alone (raises ConfigError)."""
+    compile_timeline(spec)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import platform
 import shutil
 import threading
@@ -25,10 +26,12 @@ import torch.nn.functional as F
 from engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from engine.config import RunSpec, load_spec, save_spec
 from engine.data import Batch, build_task
+from engine.errors import ConfigError
 from engine.messages import Event, Log, Message, Scalars, Status
 from engine.model import build_model
 from engine.runs import RunRecord, RunWriter, default_runs_dir, new_run_dir
-from engine.timeline import compile_timeline
+from engine.steering import Steering, build_phase_tasks, diff_snapshots
+from engine.timeline import CompiledTimeline, compile_timeline
 
 Sink = Callable[[list[Message]], None]
 PUMP_SECONDS = 0.05
@@ -168,14 +171,15 @@ class _Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
-        self.task = build_task(spec.data, spec.model)
-        self.tokens_per_tick = self.task.tokens_per_batch(t.batch_size)
-        self.timeline = compile_timeline(
-            spec, self.task.tokens_in_split("train"), self.tokens_per_tick
-        )
+        first = build_task(spec.data, spec.model)
+        self.tokens_per_tick = first.tokens_per_batch(t.batch_size)
+        self.timeline = compile_timeline(spec, first.tokens_in_split("train"), self.tokens_per_tick)
+        check_backends(spec, self.timeline, self.device)
+        tasks = build_phase_tasks(spec, self.timeline, first)
         torch.manual_seed(spec.seed)
-        self.model = build_model(spec.model, self.task.vocab_size).to(self.device)
+        self.model = build_model(spec.model, first.vocab_size).to(self.device)
         self.optimizer = make_optimizer(self.model, spec)
+        self.steering = Steering(spec, self.timeline, self.model, self.optimizer, tasks)
         self.batches = torch.Generator().manual_seed(spec.seed)
 
         self.store = RunWriter(run_dir)
@@ -190,8 +194,8 @@ class _Trainer:
                 device=str(self.device),
                 torch=torch.__version__,
                 python_version=platform.python_version(),
-                data=self.task.info,
-                vocab=self.task.vocab.to_dict(),
+                data=first.info,
+                vocab=first.vocab.to_dict(),
             )
         self.pump = _Pump(sink)
         self.thread = threading.Thread(target=self._run, name="engine-train", daemon=True)
@@ -227,10 +231,19 @@ class _Trainer:
         ckpts = RunRecord(self.run_dir).checkpoints()
         if ckpts:
             state = load_checkpoint(ckpts[-1], map_location=self.device)
+            self.tick = state["tick"]
+            if self.tick > 0:  # the timeline must still describe the past that was trained
+                expected = self.steering.expected_snapshot(self.tick - 1)
+                diff = diff_snapshots(state["steering"], expected)
+                if diff:
+                    raise ConfigError(
+                        "timeline",
+                        f"cannot resume from {ckpts[-1].name}: the timeline no longer matches "
+                        "what was trained (fork the run to change its past): " + "; ".join(diff),
+                    )
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             restore_rng(state, self.batches)
-            self.tick = state["tick"]
         self.store.truncate_from(self.tick)
         self.store.event(self.tick, "resume", {"from_tick": self.tick})
 
@@ -252,7 +265,14 @@ class _Trainer:
 
     def _checkpoint(self) -> None:
         self.store.flush()  # metrics on disk are never behind a checkpoint
-        path = save_checkpoint(self.run_dir, self.tick, self.model, self.optimizer, self.batches)
+        path = save_checkpoint(
+            self.run_dir,
+            self.tick,
+            self.model,
+            self.optimizer,
+            self.batches,
+            self.steering.snapshot(),
+        )
         self._event(max(self.tick - 1, 0), "checkpoint", {"path": path.name, "tick": self.tick})
 
     @torch.no_grad()
@@ -261,10 +281,11 @@ class _Trainer:
         t = self.spec.train
         self.model.eval()
         gen = torch.Generator().manual_seed(self.spec.seed + 1)
-        metrics = self.task.new_metrics()
         total = 0.0
+        task = self.steering.task
+        metrics = task.new_metrics()
         for _ in range(t.eval_batches):
-            batch = self.task.batch("val", t.batch_size, gen).to(self.device)
+            batch = task.batch("val", t.batch_size, gen).to(self.device)
             loss, logits = batch_loss(self.model, batch)
             total += loss.item()
             metrics.update(logits, batch)
@@ -278,7 +299,7 @@ class _Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
-        batch = self.task.batch("train", self.spec.train.batch_size, self.batches)
+        batch = self.steering.task.batch("train", self.spec.train.batch_size, self.batches)
         loss, _ = batch_loss(self.model, batch.to(self.device))
         loss.backward()
         clip = self.spec.train.grad_clip or math.inf
@@ -288,12 +309,15 @@ class _Trainer:
         loss_value = loss.item()  # the one host sync per tick; NaN detection needs it anyway
         elapsed = time.perf_counter() - start
         if math.isfinite(loss_value):
-            self._record(t, {
-                "train/loss": loss_value,
-                "lr": lr,
-                "grad_norm": grad_norm.item(),
-                "tokens_per_s": self.tokens_per_tick / elapsed,
-            })
+            self._record(
+                t,
+                {
+                    "train/loss": loss_value,
+                    "lr": lr,
+                    "grad_norm": grad_norm.item(),
+                    "tokens_per_s": self.tokens_per_tick / elapsed,
+                },
+            )
         return loss_value
 
     def _run(self) -> None:
@@ -308,6 +332,9 @@ class _Trainer:
                     self._set_status("stopped")
                     return
                 t = self.tick
+                for edge in self.steering.begin_tick(t):
+                    if edge.kind != "mark":  # marks apply after the step
+                        self._event(t, edge.kind, {"label": edge.label, **edge.detail})
                 loss = self._train_tick(t)
                 if not math.isfinite(loss):
                     self._event(t, "diverged", {"loss": repr(loss)})
@@ -315,10 +342,13 @@ class _Trainer:
                     self._set_status("diverged", f"non-finite loss ({loss}) at tick {t}")
                     return
                 self.tick = t + 1
+                marks = {m.detail["action"] for m in self.timeline.marks_at(t)}
+                for mark in self.timeline.marks_at(t):
+                    self._event(t, "mark", {"label": mark.label, **mark.detail})
                 last = self.tick == steps
-                if last or (t_cfg.eval_every and self.tick % t_cfg.eval_every == 0):
+                if last or "eval" in marks or _due(self.tick, t_cfg.eval_every):
                     self._record(t, self.evaluate())
-                if last or (t_cfg.checkpoint_every and self.tick % t_cfg.checkpoint_every == 0):
+                if last or "checkpoint" in marks or _due(self.tick, t_cfg.checkpoint_every):
                     self._checkpoint()
             self._set_status("finished")
         except Exception as exc:  # surfaced to the user; what was written stays on disk
@@ -328,6 +358,26 @@ class _Trainer:
         finally:
             self.store.close()
             self.pump.close()
+
+
+def _due(done: int, every: int) -> bool:
+    return bool(every) and done % every == 0
+
+
+def check_backends(spec: RunSpec, timeline: CompiledTimeline, device: torch.device) -> None:
+    """A Triton norm needs a CUDA device, or Triton's CPU interpreter (TRITON_INTERPRET=1)."""
+    if device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1":
+        return
+    if spec.model.norm_backend == "triton":
+        raise ConfigError(
+            "model.norm_backend", "triton needs a CUDA device (this run is on the CPU); use auto"
+        )
+    for i, ev in enumerate(spec.timeline.layernorm):
+        if ev.action == "backend" and ev.backend == "triton":
+            raise ConfigError(
+                f"timeline.layernorm[{i}].backend",
+                "triton needs a CUDA device; this run is on the CPU",
+            )
 
 
 def start_run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import platform
@@ -197,6 +198,22 @@ class TextTask(Task):
     def tokens_in_split(self, split: str) -> int:
         check_split(split)
         return len(self._splits[split])
+
+    def reencoded(self, vocab: Vocab, field: str = "data.path") -> TextTask:
+        """This text in another (larger) vocabulary, e.g. a finetune corpus in the pretrain
+        run's vocabulary. ConfigError on ``field`` when a character has no token there."""
+        missing = sorted(set(self.vocab.tokens) - set(vocab.tokens))
+        if missing:
+            shown = "".join(missing[:20])
+            raise ConfigError(
+                field, f"{len(missing)} characters are not in the run's vocabulary: {shown!r}"
+            )
+        mapping = torch.tensor([vocab.id(t) for t in self.vocab.tokens], dtype=torch.int32)
+        other = copy.copy(self)
+        other.vocab = vocab
+        other._splits = {k: mapping[v.long()] for k, v in self._splits.items()}
+        other.info = {**self.info, "vocab_size": len(vocab)}
+        return other
 
     def new_metrics(self) -> Metrics:
         return LMMetrics()

@@ -12,8 +12,14 @@ def tiny_spec(**sections) -> RunSpec:
         "seed": 7,
         "model": {"n_layer": 1, "n_head": 2, "d_model": 32, "d_ff": 64, "context": 16},
         "data": {"source": "text", "path": "builtin:python-stdlib", "max_chars": 200_000},
-        "train": {"steps": 30, "batch_size": 4, "eval_every": 10, "eval_batches": 2,
-                  "checkpoint_every": 10, "device": "cpu"},
+        "train": {
+            "steps": 30,
+            "batch_size": 4,
+            "eval_every": 10,
+            "eval_batches": 2,
+            "checkpoint_every": 10,
+            "device": "cpu",
+        },
     }
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value

@@ -18,8 +18,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def cli(*args, check=True):
-    out = subprocess.run([sys.executable, "-m", "engine", *map(str, args)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "engine", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check:
         assert out.returncode == 0, out.stderr
     return out
@@ -68,9 +73,12 @@ def test_kill_9_leaves_a_readable_run_that_resumes_to_identical_losses(tmp_path)
 
     spec_path = tmp_path / "spec.yaml"
     save_spec(spec, spec_path)
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "run", spec_path, "--runs-dir",
-                             tmp_path / "runs"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", spec_path, "--runs-dir", tmp_path / "runs"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     run_dir = wait_for_tick(tmp_path / "runs", 60, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

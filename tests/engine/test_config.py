@@ -35,7 +35,10 @@ def test_preset_round_trip_load_save_load(path, tmp_path):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"model": {"d_model": 128, "n_head": 3}}, "model.d_model: 128 is not divisible by n_head=3"),
+        (
+            {"model": {"d_model": 128, "n_head": 3}},
+            "model.d_model: 128 is not divisible by n_head=3",
+        ),
         ({"train": {"steps": -5}}, "train.steps: must be > 0, got -5"),
         ({"train": {"steps": 0}}, "train.steps: must be > 0, got 0"),
         ({"foo": 1}, "foo: unknown key"),
@@ -43,7 +46,10 @@ def test_preset_round_trip_load_save_load(path, tmp_path):
         ({"model": {"n_layer": "four"}}, "model.n_layer: expected an integer, got 'four'"),
         ({"model": {"n_layer": 2.5}}, "model.n_layer: expected an integer, got 2.5"),
         ({"model": {"n_layer": True}}, "model.n_layer: expected an integer, got True"),
-        ({"model": {"arch": "rnn"}}, "model.arch: must be one of decoder, encoder_decoder; got 'rnn'"),
+        (
+            {"model": {"arch": "rnn"}},
+            "model.arch: must be one of decoder, encoder_decoder; got 'rnn'",
+        ),
         ({"model": {"norm": "batchnorm"}}, "model.norm: must be one of"),
         ({"model": {"dropout": 1.0}}, "model.dropout: must be < 1.0, got 1.0"),
         ({"model": {"norm_eps": 0.0}}, "model.norm_eps: must be > 0.0, got 0.0"),
@@ -58,20 +64,38 @@ def test_preset_round_trip_load_save_load(path, tmp_path):
         ({"model": {"arch": "encoder_decoder"}}, "model.arch: encoder_decoder needs a seq2seq"),
         ({"model": 5}, "model: expected a mapping, got int"),
         ([1, 2], "spec: expected a mapping, got a list"),
-        ({"timeline": {"lr": [{"shape": "zigzag", "from": 1}]}},
-         "timeline.lr[0].shape: must be one of"),
-        ({"timeline": {"lr": [{"start": 0, "end": 10, "shape": "linear", "from": 0}]}},
-         "timeline.lr[0].to: a linear segment needs an end value"),
-        ({"timeline": {"lr": [{"start": 10, "end": 10, "shape": "constant", "from": 1e-3}]}},
-         "timeline.lr[0].end: must be after start (10), got 10"),
-        ({"timeline": {"lr": [{"start": 0, "end": 3000, "shape": "constant", "from": 1e-3}]}},
-         "timeline.lr[0].end: tick 3000 is past the end of the run (train.steps=2000)"),
-        ({"timeline": {"lr": [{"start": 0, "end": 100, "shape": "constant", "from": 1e-3},
-                              {"start": 50, "end": 200, "shape": "constant", "from": 1e-4}]}},
-         "timeline.lr[1].start: tick 50 overlaps the previous segment (ends at 100)"),
-        ({"timeline": {"lr": [{"start": "soon", "end": 10, "shape": "constant", "from": 1}]}},
-         "timeline.lr[0].start: expected a tick or a position like"),
-        ({"timeline": {"phases": []}}, "timeline.phases: unknown key"),
+        (
+            {"timeline": {"lr": [{"shape": "zigzag", "from": 1}]}},
+            "timeline.lr[0].shape: must be one of",
+        ),
+        (
+            {"timeline": {"lr": [{"start": 0, "end": 10, "shape": "linear", "from": 0}]}},
+            "timeline.lr[0].to: a linear segment needs an end value",
+        ),
+        (
+            {"timeline": {"lr": [{"start": 10, "end": 10, "shape": "constant", "from": 1e-3}]}},
+            "timeline.lr[0].end: must be after start (10), got 10",
+        ),
+        (
+            {"timeline": {"lr": [{"start": 0, "end": 3000, "shape": "constant", "from": 1e-3}]}},
+            "timeline.lr[0].end: tick 3000 is past the end of the run (train.steps=2000)",
+        ),
+        (
+            {
+                "timeline": {
+                    "lr": [
+                        {"start": 0, "end": 100, "shape": "constant", "from": 1e-3},
+                        {"start": 50, "end": 200, "shape": "constant", "from": 1e-4},
+                    ]
+                }
+            },
+            "timeline.lr[1].start: tick 50 overlaps the previous segment (ends at 100)",
+        ),
+        (
+            {"timeline": {"lr": [{"start": "soon", "end": 10, "shape": "constant", "from": 1}]}},
+            "timeline.lr[0].start: expected a tick or a position like",
+        ),
+        ({"timeline": {"events": []}}, "timeline.events: unknown key"),
     ],
 )
 def test_every_invalid_input_names_its_field(data, message):
@@ -118,8 +142,9 @@ def test_replace_applies_dotted_overrides_and_revalidates():
 
 
 def test_saved_timeline_omits_defaults():
-    spec = parse_spec({"timeline": {"lr": [{"start": 0, "end": 10, "shape": "constant",
-                                            "from": 1e-3}]}})
+    spec = parse_spec(
+        {"timeline": {"lr": [{"start": 0, "end": 10, "shape": "constant", "from": 1e-3}]}}
+    )
     text = dump_spec(spec)
     assert "milestones" not in text and "gamma" not in text
     assert spec_from_yaml(text) == spec

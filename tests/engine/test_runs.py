@@ -41,8 +41,11 @@ def test_a_running_run_whose_process_died_reads_interrupted(tmp_path):
         "import sys; from engine.runs import RunWriter; w = RunWriter(sys.argv[1]); "
         "w.set_meta(name='dead', steps=5); w.set_status('running', 2)"
     )
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "d")], check=True,
-                   cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "d")],
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     run = open_run(tmp_path / "d")
     assert run.meta["status"] == "running" and run.status == "interrupted"
 

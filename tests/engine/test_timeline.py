@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from engine import ConfigError, parse_spec
-from engine.timeline import Units, compile_timeline, resolve_position
+from engine.positions import Units, resolve_position
+from engine.timeline import compile_timeline
 
 
 def timeline(steps, *segments, lr=1e-3):
@@ -62,8 +63,11 @@ def test_step_and_points_shapes():
 
 
 def test_percent_positions_and_the_run_end():
-    tl = timeline(1000, {"start": 0, "end": "10%", "shape": "linear", "from": 0, "to": 1.0},
-                  {"start": "10%", "end": "100%", "shape": "constant", "from": 0.5})
+    tl = timeline(
+        1000,
+        {"start": 0, "end": "10%", "shape": "linear", "from": 0, "to": 1.0},
+        {"start": "10%", "end": "100%", "shape": "constant", "from": 0.5},
+    )
     assert tl.lr_at(99) == 1.0 and tl.lr_at(100) == 0.5 and tl.lr_at(999) == 0.5
     with pytest.raises(IndexError):
         tl.lr_at(1000)
@@ -71,8 +75,17 @@ def test_percent_positions_and_the_run_end():
 
 @pytest.mark.parametrize(
     "pos, tick",
-    [(0, 0), (7, 7), ("25%", 250), ("33.3%", 333), ("1ep", 200), ("0.5ep", 100),
-     ("1600tok", 2), ("1.6Ktok", 2), ("0.0016Mtok", 2)],
+    [
+        (0, 0),
+        (7, 7),
+        ("25%", 250),
+        ("33.3%", 333),
+        ("1ep", 200),
+        ("0.5ep", 100),
+        ("1600tok", 2),
+        ("1.6Ktok", 2),
+        ("0.0016Mtok", 2),
+    ],
 )
 def test_position_units(pos, tick):
     assert resolve_position(pos, "x", Units(1000, 800, tokens_in_split=160_000)) == tick

@@ -57,11 +57,17 @@ def test_a_run_trains_and_keeps_everything_on_disk(tmp_path):
     assert list(val_ticks) == [9, 19, 29]
     assert {"lr", "grad_norm", "tokens_per_s"} <= set(run.metric_names())
     assert [p.name for p in run.checkpoints()] == [
-        "tick_0000010.pt", "tick_0000020.pt", "tick_0000030.pt"]
+        "tick_0000010.pt",
+        "tick_0000020.pt",
+        "tick_0000030.pt",
+    ]
     assert run.meta["python_version"] and run.meta["vocab"]
     # the sink saw the same numbers, batched, and the final status
-    seen = {m.tick: m.values["train/loss"] for m in rec.messages
-            if isinstance(m, Scalars) and "train/loss" in m.values}
+    seen = {
+        m.tick: m.values["train/loss"]
+        for m in rec.messages
+        if isinstance(m, Scalars) and "train/loss" in m.values
+    }
     assert np.allclose([seen[t] for t in range(30)], losses)
     assert rec.statuses()[0] == "running" and rec.statuses()[-1] == "finished"
 
@@ -149,11 +155,17 @@ SEQ_TASKS = ["copy", "reverse", "sort", "add", "modadd", "brackets"]
 @pytest.mark.parametrize("source", SEQ_TASKS)
 def test_every_task_trains_with_both_architectures(tmp_path, arch, source):
     data = {"source": source, "seq_len": 4, "modulus": 11, "val_fraction": 0.2}
-    spec = tiny_spec(model={"arch": arch, "context": 16}, data=data,
-                     train={"steps": 3, "eval_every": 3, "checkpoint_every": 0})
+    spec = tiny_spec(
+        model={"arch": arch, "context": 16},
+        data=data,
+        train={"steps": 3, "eval_every": 3, "checkpoint_every": 0},
+    )
     handle = run_to_end(spec, tmp_path)
     assert handle.status == "finished", handle.error
     names = set(open_run(handle.run_dir).metric_names())
-    expected = {"val/accuracy", "val/precision", "val/recall", "val/f1"} if source == "brackets" \
+    expected = (
+        {"val/accuracy", "val/precision", "val/recall", "val/f1"}
+        if source == "brackets"
         else {"val/accuracy", "val/token_accuracy"}
+    )
     assert expected <= names

@@ -1,0 +1,174 @@
+"""Applies the compiled timeline to a live run: data, frozen parameters, weight decay, loaded
+weights and every norm's strength / eps / backend / σ̄, tick by tick.
+
+Everything it sets is derived from the tick alone (the timeline is pure), so a resumed run reaches
+the same state as an uninterrupted one; ``snapshot`` is what a checkpoint stores to prove it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.checkpoint import load_checkpoint
+from engine.config import RunSpec
+from engine.data import Task, TextTask, build_task
+from engine.errors import ConfigError
+from engine.timeline import CompiledTimeline, Edge, Phase, matches
+
+
+def build_phase_tasks(spec: RunSpec, timeline: CompiledTimeline, first: Task) -> list[Task]:
+    """One task per phase (shared when the data is the same), all in the run's vocabulary.
+
+    A text phase whose characters all occur in the run's vocabulary is re-encoded into it; any
+    other vocabulary change is a ConfigError (the embedding cannot change size mid-run).
+    """
+    tasks = [first]
+    for phase in timeline.phases[1:]:
+        prev = timeline.phases[phase.index - 1]
+        if phase.data == prev.data:
+            tasks.append(tasks[-1])
+            continue
+        path = f"timeline.phases[{phase.index}].data"
+        try:
+            task = build_task(phase.data, spec.model)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}.{exc.path.removeprefix('data.')}", exc.reason) from None
+        if task.vocab != first.vocab:
+            if not isinstance(task, TextTask):
+                raise ConfigError(path, "its vocabulary differs from the run's first data")
+            task = task.reencoded(first.vocab, path)
+        tasks.append(task)
+    return tasks
+
+
+def resolve_init_from(path: str, field: str) -> Path:
+    """A run folder (its latest checkpoint) or a checkpoint file -> the checkpoint file."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        ckpts = sorted((p / "checkpoints").glob("tick_*.pt"))
+        if not ckpts:
+            raise ConfigError(field, f"{p} has no checkpoints")
+        return ckpts[-1]
+    if not p.is_file():
+        raise ConfigError(field, f"not found: {p}")
+    return p
+
+
+class Steering:
+    """Holds what the timeline has set so far and applies each tick's changes."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        timeline: CompiledTimeline,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        tasks: list[Task],
+    ):
+        self.timeline = timeline
+        self.model = model
+        self.optimizer = optimizer
+        self.tasks = tasks
+        self.norms = dict(model.norm_sites())
+        assert list(self.norms) == timeline.sites, (list(self.norms), timeline.sites)
+        self.params = dict(model.named_parameters())
+        module_names = {id(m): name for name, m in model.named_modules()}
+        self.norm_params = {
+            site: [f"{module_names[id(n)]}.{p}" for p, _ in n.named_parameters()]
+            for site, n in self.norms.items()
+        }
+        self.phase: Phase | None = None
+        self.task: Task = tasks[0]
+        self.frozen: frozenset[str] = frozenset()
+        self._norm_frozen: dict[str, bool] = {}
+        self._check_patterns(spec)
+        self._init_files = {
+            p.index: resolve_init_from(p.init_from, f"timeline.phases[{p.index}].init_from")
+            for p in timeline.phases
+            if p.init_from
+        }
+
+    def _check_patterns(self, spec: RunSpec) -> None:
+        for i, p in enumerate(spec.timeline.phases):
+            for key in ("freeze", "unfreeze"):
+                for j, pattern in enumerate(getattr(p, key)):
+                    if not any(matches(name, pattern) for name in self.params):
+                        raise ConfigError(
+                            f"timeline.phases[{i}].{key}[{j}]",
+                            f"{pattern!r} matches no parameter (names look like "
+                            f"{next(iter(self.params))}, blocks.0.attn.q.weight)",
+                        )
+
+    def frozen_names(self, phase: Phase, norm_frozen: dict[str, bool]) -> frozenset[str]:
+        """Parameters frozen by the phase's patterns or by a norm ``freeze`` event."""
+        names = {n for n in self.params if any(matches(n, pat) for pat in phase.frozen)}
+        for site, frozen in norm_frozen.items():
+            if frozen:
+                names.update(self.norm_params[site])
+        return frozenset(names)
+
+    def begin_tick(self, tick: int) -> list[Edge]:
+        """Apply everything in force during ``tick``; returns the edges firing at it."""
+        tl = self.timeline
+        phase = tl.phase_at(tick)
+        refreeze = False
+        if self.phase is None or phase.index != self.phase.index:
+            self.task = self.tasks[phase.index]
+            for group in self.optimizer.param_groups:
+                if group.get("name") == "decay":
+                    group["weight_decay"] = phase.weight_decay
+            if tick == phase.start and phase.index in self._init_files:
+                state = load_checkpoint(self._init_files[phase.index], map_location="cpu")
+                self.model.load_state_dict(state["model"])
+            self.phase = phase
+            refreeze = True
+        state = tl.norm_state(tick)
+        for site, (strength, frozen, eps, backend) in state.items():
+            norm = self.norms[site]
+            norm.strength, norm.eps, norm.backend = strength, eps, backend
+            if self._norm_frozen.get(site) != frozen:
+                self._norm_frozen[site] = frozen
+                refreeze = True
+        if refreeze:
+            self.frozen = self.frozen_names(phase, self._norm_frozen)
+            for name, p in self.params.items():
+                p.requires_grad_(name not in self.frozen)
+        for site in tl.calibrate_at(tick):
+            self.norms[site].calibrate_next = True
+        return tl.edges_at(tick)
+
+    def snapshot(self) -> dict:
+        """The discrete state in force (stored in checkpoints, compared on resume)."""
+        return {
+            "phase": self.phase.index if self.phase else -1,
+            "frozen": sorted(self.frozen),
+            "strength": {s: n.strength for s, n in self.norms.items()},
+        }
+
+    def expected_snapshot(self, tick: int) -> dict:
+        """What ``snapshot`` must be after ``begin_tick(tick)``, derived from the timeline."""
+        phase = self.timeline.phase_at(tick)
+        state = self.timeline.norm_state(tick)
+        frozen = self.frozen_names(phase, {s: v[1] for s, v in state.items()})
+        return {
+            "phase": phase.index,
+            "frozen": sorted(frozen),
+            "strength": {s: v[0] for s, v in state.items()},
+        }
+
+
+def diff_snapshots(saved: dict, expected: dict) -> list[str]:
+    """Human-readable differences between a checkpoint's state and the timeline's."""
+    out = []
+    if saved["phase"] != expected["phase"]:
+        out.append(f"phase: checkpoint {saved['phase']}, timeline {expected['phase']}")
+    if saved["frozen"] != expected["frozen"]:
+        a, b = set(saved["frozen"]), set(expected["frozen"])
+        out.append(f"frozen: only in checkpoint {sorted(a - b)}, only in timeline {sorted(b - a)}")
+    for site, s in expected["strength"].items():
+        if saved["strength"].get(site) != s:
+            was = saved["strength"].get(site)
+            out.append(f"strength of {site}: checkpoint {was}, timeline {s}")
+    return out
