@@ -386,8 +386,10 @@ def start_run(
     sink: Sink | None = None,
     *,
     name: str | None = None,
+    paused: bool = False,
 ) -> RunHandle:
-    """Create a run folder under ``runs_dir`` and start training ``spec`` in the background.
+    """Create a run folder under ``runs_dir`` and start training ``spec`` in the background
+    (``paused``: wait before the first tick for ``resume()`` or ``step()``).
 
     Raises ConfigError (before any thread starts) when the data or model cannot be built.
     """
@@ -400,11 +402,13 @@ def start_run(
     except Exception:
         _remove_empty_run(run_dir)
         raise
+    if paused:
+        trainer.control("pause")
     trainer.thread.start()
     return RunHandle(trainer)
 
 
-def resume_run(run_dir: str | Path, sink: Sink | None = None) -> RunHandle:
+def resume_run(run_dir: str | Path, sink: Sink | None = None, *, paused: bool = False) -> RunHandle:
     """Continue a stopped or interrupted run from its last checkpoint, in the same folder.
 
     Rows logged after that checkpoint are replaced by the replay, so the curve has no duplicates.
@@ -414,6 +418,8 @@ def resume_run(run_dir: str | Path, sink: Sink | None = None) -> RunHandle:
     if record.status in ("running", "paused"):
         raise RuntimeError(f"{run_dir} is still being written by another process")
     trainer = _Trainer(load_spec(run_dir / "spec.yaml"), run_dir, sink, resume=True)
+    if paused:
+        trainer.control("pause")
     trainer.thread.start()
     return RunHandle(trainer)
 

@@ -20,6 +20,7 @@ from engine.data.metrics import LMMetrics
 from engine.errors import ConfigError
 
 STDLIB_CORPUS = "builtin:python-stdlib"
+TESTS_CORPUS = "builtin:python-tests"  # the stdlib's own test suite: a second corpus everywhere
 
 # Tests are third-party-looking code with odd encodings and fixtures; site-packages is not the
 # standard library at all (and walking it can take seconds).
@@ -50,22 +51,28 @@ def _tokenize(text: str) -> tuple[torch.Tensor, Vocab]:
     return tokens, Vocab([chr(c) for c in present])
 
 
-def stdlib_files() -> tuple[Path, list[str]]:
-    """The stdlib folder and its .py files as sorted POSIX paths relative to it."""
+def stdlib_files(tests: bool = False) -> tuple[Path, list[str]]:
+    """The stdlib folder (or its ``test`` package) and its .py files as sorted POSIX paths
+    relative to it."""
     root = Path(sysconfig.get_paths()["stdlib"])
+    skip = _SKIP_DIRS
+    if tests:
+        root, skip = root / "test", frozenset({"__pycache__"})
     found = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]  # prune: never walk into them
+        dirs[:] = [d for d in dirs if d not in skip]  # prune: never walk into them
         rel = Path(folder).relative_to(root)
         found.extend((rel / f).as_posix() for f in files if f.endswith(".py"))
     return root, sorted(found)
 
 
 @functools.lru_cache(maxsize=4)
-def load_stdlib(max_chars: int) -> Corpus:
-    """The running Python's standard-library sources, concatenated in sorted path order and cut at
-    ``max_chars`` characters. Cached per ``max_chars`` (a 2 M-char corpus loads in ~0.1 s)."""
-    root, names = stdlib_files()
+def load_stdlib(max_chars: int, tests: bool = False) -> Corpus:
+    """The running Python's standard-library sources (or, with ``tests``, its own test suite),
+    concatenated in sorted path order and cut at ``max_chars`` characters. Cached per arguments
+    (a 2 M-char corpus loads in ~0.1 s)."""
+    corpus_name = TESTS_CORPUS if tests else STDLIB_CORPUS
+    root, names = stdlib_files(tests)
     parts, total, used = [], 0, 0
     for name in names:
         if total >= max_chars:
@@ -80,14 +87,14 @@ def load_stdlib(max_chars: int) -> Corpus:
         total += len(text)
         used += 1
     if not parts:
-        raise ConfigError("data.path", f"{STDLIB_CORPUS}: no .py sources found under {root}")
+        raise ConfigError("data.path", f"{corpus_name}: no .py sources found under {root}")
     text = "".join(parts)
     truncated = len(text) > max_chars
     text = text[:max_chars]
     tokens, vocab = _tokenize(text)
     info = {
         "source": "text",
-        "path": STDLIB_CORPUS,
+        "path": corpus_name,
         "python_version": platform.python_version(),
         "python_implementation": sys.implementation.name,
         "stdlib_dir": str(root),
@@ -138,11 +145,12 @@ def load_text_file(path: str, max_chars: int) -> Corpus:
 
 def load_corpus(path: str, max_chars: int) -> Corpus:
     """``builtin:python-stdlib`` or a file path -> Corpus. Every failure is a ConfigError."""
-    if path == STDLIB_CORPUS:
-        return load_stdlib(max_chars)
+    if path in (STDLIB_CORPUS, TESTS_CORPUS):
+        return load_stdlib(max_chars, tests=path == TESTS_CORPUS)
     if path.startswith("builtin:"):
         raise ConfigError(
-            "data.path", f"unknown built-in corpus {path!r}; available: {STDLIB_CORPUS}"
+            "data.path",
+            f"unknown built-in corpus {path!r}; available: {STDLIB_CORPUS}, {TESTS_CORPUS}",
         )
     return load_text_file(path, max_chars)
 
@@ -151,6 +159,9 @@ def clear_cache() -> None:
     """Forget loaded corpora (tests use it to check that loading is deterministic)."""
     load_stdlib.cache_clear()
     _load_file_cached.cache_clear()
+
+
+MAX_DROPPED = 0.01  # share of a re-encoded text that may be dropped as unknown characters
 
 
 class TextTask(Task):
@@ -200,19 +211,28 @@ class TextTask(Task):
         return len(self._splits[split])
 
     def reencoded(self, vocab: Vocab, field: str = "data.path") -> TextTask:
-        """This text in another (larger) vocabulary, e.g. a finetune corpus in the pretrain
-        run's vocabulary. ConfigError on ``field`` when a character has no token there."""
-        missing = sorted(set(self.vocab.tokens) - set(vocab.tokens))
-        if missing:
+        """This text in another vocabulary, e.g. a finetune corpus in the pretrain run's.
+
+        Characters the vocabulary lacks are dropped when they are under ``MAX_DROPPED`` of the
+        text (``info["n_chars_dropped"]`` counts them); more is a ConfigError on ``field``.
+        """
+        known = set(vocab.tokens)
+        missing = sorted(set(self.vocab.tokens) - known)
+        mapping = torch.tensor([vocab.id(t) if t in known else -1 for t in self.vocab.tokens])
+        splits = {k: mapping[v.long()] for k, v in self._splits.items()}
+        total = sum(len(v) for v in splits.values())
+        dropped = sum(int((v < 0).sum()) for v in splits.values())
+        if dropped > MAX_DROPPED * total:
             shown = "".join(missing[:20])
             raise ConfigError(
-                field, f"{len(missing)} characters are not in the run's vocabulary: {shown!r}"
+                field,
+                f"{dropped} of {total} characters ({dropped / total:.1%}) are not in the run's "
+                f"vocabulary, e.g. {shown!r}",
             )
-        mapping = torch.tensor([vocab.id(t) for t in self.vocab.tokens], dtype=torch.int32)
         other = copy.copy(self)
         other.vocab = vocab
-        other._splits = {k: mapping[v.long()] for k, v in self._splits.items()}
-        other.info = {**self.info, "vocab_size": len(vocab)}
+        other._splits = {k: v[v >= 0].to(torch.int32) for k, v in splits.items()}
+        other.info = {**self.info, "vocab_size": len(vocab), "n_chars_dropped": dropped}
         return other
 
     def new_metrics(self) -> Metrics:

@@ -24,3 +24,26 @@ def tiny_spec(**sections) -> RunSpec:
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     return parse_spec(data)
+
+
+def run_ticks_then_stop(spec, runs_dir, ticks: int, timeout: float = 120):
+    """Start ``spec`` paused, step exactly ``ticks`` ticks, stop it; returns the handle."""
+    import threading
+
+    from engine.messages import Scalars
+    from engine.trainer import start_run
+
+    reached = threading.Event()
+
+    def sink(batch):
+        if any(isinstance(m, Scalars) and m.tick >= ticks - 1 for m in batch):
+            reached.set()
+
+    handle = start_run(spec, runs_dir, sink, paused=True)
+    for _ in range(ticks):
+        handle.step()
+    assert reached.wait(timeout)
+    handle.stop()
+    assert handle.join(timeout) and handle.status == "stopped", handle.error
+    assert handle.tick == ticks
+    return handle

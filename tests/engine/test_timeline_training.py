@@ -1,19 +1,16 @@
 """The timeline steering real training: phase boundaries with freeze and init_from, exact resume
 across a boundary, a refused resume when the past was edited, norm calibration."""
 
-import threading
-
 import pytest
 import torch
 
 from engine import ConfigError, dump_spec, load_spec
 from engine.checkpoint import load_checkpoint
-from engine.messages import Scalars
 from engine.norm import Norm
 from engine.runs import open_run
 from engine.trainer import resume_run, start_run
 
-from .helpers import tiny_spec
+from .helpers import run_ticks_then_stop, tiny_spec
 
 TIMEOUT = 120
 
@@ -29,13 +26,25 @@ def final_weights(run_dir):
 
 
 def finetune_spec(pretrained, start=10, **extra):
-    phases = [{"name": "warm", "start": 0},
-              {"name": "finetune", "start": start, "init_from": str(pretrained),
-               "freeze": ["embed", "blocks.0"], "lr_scale": 0.3, **extra}]
-    return tiny_spec(model={"n_layer": 2}, train={"steps": 20},
-                     timeline={"phases": phases,
-                               "layernorm": [{"at": 12, "action": "ramp", "to": 0.5,
-                                              "over": 4, "layers": [1]}]})
+    phases = [
+        {"name": "warm", "start": 0},
+        {
+            "name": "finetune",
+            "start": start,
+            "init_from": str(pretrained),
+            "freeze": ["embed", "blocks.0"],
+            "lr_scale": 0.3,
+            **extra,
+        },
+    ]
+    return tiny_spec(
+        model={"n_layer": 2},
+        train={"steps": 20},
+        timeline={
+            "phases": phases,
+            "layernorm": [{"at": 12, "action": "ramp", "to": 0.5, "over": 4, "layers": [1]}],
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,29 +78,20 @@ def test_phase_boundary_loads_weights_and_freezes_what_it_names(pretrained, tmp_
 def test_resume_after_the_boundary_gives_identical_losses(pretrained, tmp_path):
     spec = finetune_spec(pretrained)
     whole = open_run(finished(spec, tmp_path / "whole"))
-    reached = threading.Event()
-    handle = start_run(spec, tmp_path / "cut", lambda b: any(
-        isinstance(m, Scalars) and m.tick >= 13 for m in b) and reached.set())
-    assert reached.wait(TIMEOUT)
-    handle.stop()
-    assert handle.join(TIMEOUT) and handle.status == "stopped"
-    assert handle.tick > 12
+    handle = run_ticks_then_stop(spec, tmp_path / "cut", 14)  # 4 ticks past the boundary
     resumed = resume_run(handle.run_dir)
     assert resumed.join(TIMEOUT) and resumed.status == "finished", resumed.error
     cut = open_run(handle.run_dir)
     assert cut.scalars("train/loss")[1].tolist() == whole.scalars("train/loss")[1].tolist()
-    assert torch.equal(final_weights(handle.run_dir)["blocks.1.attn.q.weight"],
-                       final_weights(whole.path)["blocks.1.attn.q.weight"])
+    assert torch.equal(
+        final_weights(handle.run_dir)["blocks.1.attn.q.weight"],
+        final_weights(whole.path)["blocks.1.attn.q.weight"],
+    )
 
 
 def test_editing_the_past_refuses_to_resume_with_a_diff(pretrained, tmp_path):
     spec = finetune_spec(pretrained, start=10)
-    reached = threading.Event()
-    handle = start_run(spec, tmp_path, lambda b: any(
-        isinstance(m, Scalars) and m.tick >= 13 for m in b) and reached.set())
-    assert reached.wait(TIMEOUT)
-    handle.stop()
-    assert handle.join(TIMEOUT)
+    handle = run_ticks_then_stop(spec, tmp_path, 14)
     edited = load_spec(handle.run_dir / "spec.yaml")
     edited.timeline.phases[1].start = 19  # the finetune phase now starts after the stop
     (handle.run_dir / "spec.yaml").write_text(dump_spec(edited))
@@ -102,15 +102,24 @@ def test_editing_the_past_refuses_to_resume_with_a_diff(pretrained, tmp_path):
 def test_phase_data_switch_reencodes_text_and_refuses_unknown_characters(tmp_path):
     ok = tmp_path / "ok.txt"
     ok.write_text("def f(x):\n    return x + 1\n" * 200)
-    spec = tiny_spec(timeline={"phases": [{"start": 0}, {"start": 15, "data": {
-        "source": "text", "path": str(ok)}}]})
+    spec = tiny_spec(
+        timeline={
+            "phases": [{"start": 0}, {"start": 15, "data": {"source": "text", "path": str(ok)}}]
+        }
+    )
     run = open_run(finished(spec, tmp_path / "runs"))
     assert run.scalars("train/loss")[0].tolist() == list(range(30))
     bad = tmp_path / "bad.txt"
     bad.write_text("snow ☃ and ice\n" * 200)
-    spec = tiny_spec(timeline={"phases": [{"start": 0}, {"start": 15, "data": {
-        "source": "text", "path": str(bad)}}]})
-    with pytest.raises(ConfigError, match=r"timeline.phases\[1\].data: 1 characters are not in"):
+    spec = tiny_spec(
+        timeline={
+            "phases": [{"start": 0}, {"start": 15, "data": {"source": "text", "path": str(bad)}}]
+        }
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"timeline.phases\[1\].data: 200 of .* characters .* are not in the run.s vocabulary",
+    ):
         start_run(spec, tmp_path / "runs")
 
 
@@ -122,8 +131,10 @@ def test_freeze_patterns_must_match_a_parameter(tmp_path):
 
 def test_calibrate_sets_sigma_bar_to_the_mean_token_sigma():
     x = torch.randn(3, 5, 16) * 4 + 2
-    for kind, sigma in (("layernorm", (x.var(-1, unbiased=False) + 1e-5).sqrt()),
-                        ("rmsnorm", (x.pow(2).mean(-1) + 1e-5).sqrt())):
+    for kind, sigma in (
+        ("layernorm", (x.var(-1, unbiased=False) + 1e-5).sqrt()),
+        ("rmsnorm", (x.pow(2).mean(-1) + 1e-5).sqrt()),
+    ):
         norm = Norm(kind, 16, eps=1e-5)
         norm.calibrate_next = True
         norm(x)

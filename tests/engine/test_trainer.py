@@ -11,7 +11,7 @@ from engine.messages import Scalars, Status
 from engine.runs import open_run
 from engine.trainer import resume_run, start_run
 
-from .helpers import tiny_spec
+from .helpers import run_ticks_then_stop, tiny_spec
 
 TIMEOUT = 120  # a hang guard only; no test waits on time
 
@@ -96,13 +96,7 @@ def test_pause_step_resume_stop_from_another_thread(tmp_path):
 def test_stop_then_resume_gives_the_same_losses_as_one_run(tmp_path):
     spec = tiny_spec(train={"steps": 40, "checkpoint_every": 0})
     whole = open_run(run_to_end(spec, tmp_path / "a").run_dir)
-    rec = Recorder()
-    handle = start_run(spec, tmp_path / "b", rec)
-    rec.wait_for(lambda m: isinstance(m, Scalars) and m.tick >= 15)
-    handle.stop()
-    assert handle.join(TIMEOUT) and handle.status == "stopped"
-    stopped_at = handle.tick
-    assert 15 < stopped_at < 40
+    handle = run_ticks_then_stop(spec, tmp_path / "b", 17)
     resumed = resume_run(handle.run_dir)
     assert resumed.join(TIMEOUT) and resumed.status == "finished", resumed.error
     run = open_run(handle.run_dir)
