@@ -1,0 +1,262 @@
+"""LayerNorm with a removal strength: Triton kernels, launcher glue and autograd.Function.
+
+For x of shape (..., N), normalised over the last dim, with mu = mean(x),
+sigma = sqrt(mean((x - mu)^2) + eps) and d = s * sigma + (1 - s) * sigma_bar:
+
+    y = (x - s * mu) / d * w + b
+
+s = 1 is ordinary LayerNorm; s = 0 is the fixed affine map x / sigma_bar * w + b.
+
+Backward, with g = dy * w, xs = x - s * mu, c1 = mean(g * xs), c2 = mean(g):
+
+    dx = (g - s * c2) / d - s * (x - mu) * c1 / (sigma * d^2)
+    dw = sum_rows(dy * xs / d),  db = sum_rows(dy)
+
+(d depends on x through sigma: dsigma/dx_j = (x_j - mu) / (N * sigma).)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from ._common import (
+    HAS_TRITON,
+    acc_dtype,
+    affine,
+    blend,
+    check_inputs,
+    check_sigma_bar,
+    check_strength,
+    launch_backward,
+    launch_forward,
+    param_grads,
+    resolve_backend,
+)
+
+if HAS_TRITON:
+    import triton
+    import triton.language as tl
+
+    from ._common import (
+        accumulate,
+        blended_rden,
+        load_bwd_chunk,
+        load_chunk,
+        load_param,
+        program_rows,
+        store_partial,
+        to_compute,
+    )
+
+    @triton.jit
+    def _layer_norm_fwd_kernel(
+        Y,  # (M, N) output, contiguous, dtype of X
+        X,  # (M, N) input, strides (stride_x_row, stride_x_col)
+        W,  # (N,) weight, or None
+        B,  # (N,) bias, or None
+        Stats,  # (3, M) out, compute dtype: mean, rstd = 1 / sigma, rden = 1 / d
+        SigmaBar,  # (1,) compute-dtype tensor holding sigma_bar when SIGMA_BAR_PTR, else None
+        stride_x_row,
+        stride_x_col,
+        M,
+        N,
+        eps: tl.float64,
+        strength: tl.float64,
+        sigma_bar: tl.float64,
+        HAS_WEIGHT: tl.constexpr,
+        HAS_BIAS: tl.constexpr,
+        SIGMA_BAR_PTR: tl.constexpr,
+        COMPUTE: tl.constexpr,
+        BLOCK_N: tl.constexpr,
+        ONE_PASS: tl.constexpr,
+    ):
+        row = tl.program_id(0).to(tl.int64)
+        eps = to_compute(eps, COMPUTE)
+        strength = to_compute(strength, COMPUTE)
+        x_row = X + row * stride_x_row
+        cols = tl.arange(0, BLOCK_N)
+        if ONE_PASS:  # the whole row stays in registers: x is read once
+            x = load_chunk(x_row, stride_x_col, cols, N, COMPUTE)
+            mean = tl.sum(x, axis=0) / N
+            xc = tl.where(cols < N, x - mean, 0.0)
+            var = tl.sum(xc * xc, axis=0) / N
+        else:  # chunked: the mean, then the centred second moment (stable for large means)
+            acc = tl.zeros([BLOCK_N], dtype=COMPUTE)
+            for start in range(0, N, BLOCK_N):
+                acc += load_chunk(x_row, stride_x_col, start + cols, N, COMPUTE)
+            mean = tl.sum(acc, axis=0) / N
+            acc = tl.zeros([BLOCK_N], dtype=COMPUTE)
+            for start in range(0, N, BLOCK_N):
+                xc = load_chunk(x_row, stride_x_col, start + cols, N, COMPUTE) - mean
+                xc = tl.where(start + cols < N, xc, 0.0)
+                acc += xc * xc
+            var = tl.sum(acc, axis=0) / N
+        sigma = tl.sqrt(var + eps)
+        rden = blended_rden(sigma, strength, sigma_bar, SigmaBar, SIGMA_BAR_PTR)
+        tl.store(Stats + row, mean)
+        tl.store(Stats + M + row, 1.0 / sigma)
+        tl.store(Stats + 2 * M + row, rden)
+        for start in range(0, N, BLOCK_N):  # a single iteration when ONE_PASS
+            c = start + cols
+            if not ONE_PASS:
+                x = load_chunk(x_row, stride_x_col, c, N, COMPUTE)
+            y = (x - strength * mean) * rden * load_param(W, c, N, 1.0, HAS_WEIGHT, COMPUTE)
+            y += load_param(B, c, N, 0.0, HAS_BIAS, COMPUTE)
+            tl.store(Y + row * N + c, y.to(Y.dtype.element_ty), mask=c < N)
+
+    @triton.jit
+    def _layer_norm_bwd_kernel(
+        DX,  # (M, N) out, contiguous, dtype of X
+        DY,  # (M, N) upstream gradient, strides (stride_dy_row, stride_dy_col), may be 0
+        X,  # (M, N) input, strides (stride_x_row, stride_x_col)
+        W,  # (N,) weight, or None
+        Stats,  # (3, M) from the forward: mean, rstd, rden
+        Partials,  # (2, P, N) zero-filled, compute dtype: per-program dW (0) and dB (1) sums
+        stride_dy_row,
+        stride_dy_col,
+        stride_x_row,
+        stride_x_col,
+        M,
+        N,
+        rows_per_program,
+        strength: tl.float64,
+        HAS_WEIGHT: tl.constexpr,
+        HAS_BIAS: tl.constexpr,
+        COMPUTE: tl.constexpr,
+        BLOCK_N: tl.constexpr,
+        ONE_PASS: tl.constexpr,
+    ):
+        row_start, row_end = program_rows(rows_per_program, M)
+        cols = tl.arange(0, BLOCK_N)
+        strength = to_compute(strength, COMPUTE)
+        dw_part = Partials + tl.program_id(0).to(tl.int64) * N
+        db_part = dw_part + tl.num_programs(0) * N
+        w = load_param(W, cols, N, 1.0, HAS_WEIGHT, COMPUTE)  # the whole row when ONE_PASS
+        dw_acc = tl.zeros([BLOCK_N], dtype=COMPUTE)
+        db_acc = tl.zeros([BLOCK_N], dtype=COMPUTE)
+        for row in range(row_start, row_end):
+            x_row = X + row * stride_x_row
+            dy_row = DY + row * stride_dy_row
+            mean = tl.load(Stats + row)
+            rden = tl.load(Stats + 2 * M + row)
+            shift = strength * mean
+            # pass 1: c1 = mean(g * (x - s * mu)) and c2 = mean(g), g = dy * w
+            if ONE_PASS:  # x and dy stay in registers for pass 2
+                x = load_chunk(x_row, stride_x_col, cols, N, COMPUTE)
+                dy = load_chunk(dy_row, stride_dy_col, cols, N, COMPUTE)
+                g_xs = dy * w * (x - shift)
+                g = dy * w
+            else:
+                g_xs = tl.zeros([BLOCK_N], dtype=COMPUTE)
+                g = tl.zeros([BLOCK_N], dtype=COMPUTE)
+                for start in range(0, N, BLOCK_N):
+                    c = start + cols
+                    x, dy, w = load_bwd_chunk(
+                        x_row, stride_x_col, dy_row, stride_dy_col, W, c, N, HAS_WEIGHT, COMPUTE
+                    )
+                    g_xs += dy * w * (x - shift)
+                    g += dy * w
+            c2 = tl.sum(g, axis=0) / N
+            # k = s * rstd * rden^2 * c1
+            k = strength * tl.load(Stats + M + row) * rden * rden * tl.sum(g_xs, axis=0) / N
+            # pass 2: dx = rden * (g - s * c2) - k * (x - mu); dW += dy * (x - s * mu) * rden
+            for start in range(0, N, BLOCK_N):  # a single iteration when ONE_PASS
+                c = start + cols
+                if not ONE_PASS:
+                    x, dy, w = load_bwd_chunk(
+                        x_row, stride_x_col, dy_row, stride_dy_col, W, c, N, HAS_WEIGHT, COMPUTE
+                    )
+                dx = rden * (dy * w - strength * c2) - k * (x - mean)
+                tl.store(DX + row * N + c, dx.to(DX.dtype.element_ty), mask=c < N)
+                dw_acc = accumulate(
+                    dw_acc, dw_part, c, N, dy * (x - shift) * rden, HAS_WEIGHT, ONE_PASS
+                )
+                db_acc = accumulate(db_acc, db_part, c, N, dy, HAS_BIAS, ONE_PASS)
+        store_partial(dw_part, cols, N, dw_acc, HAS_WEIGHT, ONE_PASS)
+        store_partial(db_part, cols, N, db_acc, HAS_BIAS, ONE_PASS)
+
+
+class LayerNormFunction(torch.autograd.Function):
+    """Triton LayerNorm with removal strength; inputs as in :func:`layer_norm`."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps, strength, sigma_bar):
+        y, stats = launch_forward(
+            _layer_norm_fwd_kernel,
+            x,
+            weight,
+            eps,
+            strength,
+            sigma_bar,
+            n_stats=3,
+            B=bias,
+            HAS_BIAS=bias is not None,
+        )
+        ctx.save_for_backward(x, weight, bias, stats)
+        ctx.strength = strength
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, weight, bias, stats = ctx.saved_tensors
+        dx, sums = launch_backward(
+            _layer_norm_bwd_kernel,
+            dy,
+            x,
+            weight,
+            stats,
+            ctx.strength,
+            n_partials=2,
+            HAS_BIAS=bias is not None,
+        )
+        return (dx, *param_grads(sums, weight, bias), None, None, None)
+
+
+def layer_norm_reference(x, weight, bias, eps=1e-5, strength=1.0, sigma_bar=1.0):
+    """Torch reference of :func:`layer_norm` (arguments already validated).
+
+    At ``strength == 1`` this is exactly ``torch.nn.functional.layer_norm``; otherwise the formula
+    in plain torch ops (statistics in fp32, fp64 for fp64 inputs), cast back to ``x.dtype``.
+    """
+    n = x.shape[-1]
+    if strength == 1.0:
+        return F.layer_norm(x, (n,), weight, bias, eps)
+    xf = x.to(acc_dtype(x.dtype))
+    mean = xf.mean(dim=-1, keepdim=True)
+    sigma = torch.sqrt((xf - mean).square().mean(dim=-1, keepdim=True) + eps)
+    y = (xf - strength * mean) / blend(sigma, strength, sigma_bar)
+    return affine(y, weight, bias).to(x.dtype)
+
+
+def layer_norm(x, weight, bias, eps=1e-5, strength=1.0, sigma_bar=None, backend="auto"):
+    """LayerNorm over the last dim of ``x`` with a removal ``strength``.
+
+    Args:
+        x: (..., N) floating tensor, any strides; result has the same shape and dtype.
+        weight: (N,) scale (output units per normalised unit), or None for 1.
+        bias: (N,) shift (output units), or None for 0.
+        eps: added to the variance, in units of x squared.
+        strength: s in [0, 1] (dimensionless). The divisor is d = s * sigma + (1 - s) * sigma_bar
+            and the centring subtracts s * mean: 1 is ordinary LayerNorm, 0 the fixed affine map
+            x / sigma_bar * weight + bias.
+        sigma_bar: fixed scale, in units of x (float, 1-element tensor, or None for 1.0). A
+            constant: no gradient flows into it. Must be > 0 when given as a number and s < 1.
+        backend: "auto" (Triton for CUDA tensors when triton is installed, else torch), "triton"
+            (CPU tensors need TRITON_INTERPRET=1) or "torch" (reference; exactly
+            ``torch.nn.functional.layer_norm`` at s = 1).
+
+    Returns:
+        (..., N) tensor in x's dtype: (x - s * mean) / d * weight + bias.
+
+    Raises:
+        ValueError: bad backend, strength outside [0, 1], bad sigma_bar or parameter shapes.
+    """
+    strength = check_strength(strength)
+    sigma_bar = check_sigma_bar(sigma_bar, strength)
+    check_inputs(x, weight=weight, bias=bias)
+    if resolve_backend(backend, x) == "torch":
+        return layer_norm_reference(x, weight, bias, eps, strength, sigma_bar)
+    return LayerNormFunction.apply(x, weight, bias, eps, strength, sigma_bar)
