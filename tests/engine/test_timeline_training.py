@@ -140,3 +140,19 @@ def test_calibrate_sets_sigma_bar_to_the_mean_token_sigma():
         norm(x)
         assert norm.sigma_bar.item() == pytest.approx(sigma.mean().item(), rel=1e-6)
         assert norm.calibrate_next is False
+
+
+def test_backend_switch_mid_run_keeps_the_loss_curve(tmp_path):
+    """Triton (here through its CPU interpreter) and torch norms train the same curve, and a
+    `backend` event switching between them mid-run causes no jump."""
+    model = {"n_layer": 1, "d_model": 16, "n_head": 2, "d_ff": 32, "context": 8,
+             "norm_backend": "triton"}
+    switch = {"layernorm": [{"at": 4, "action": "backend", "backend": "torch"},
+                            {"at": 6, "action": "set", "strength": 0.5}]}
+    train = {"steps": 8, "batch_size": 2, "eval_every": 0, "checkpoint_every": 0}
+    mixed = open_run(finished(tiny_spec(model=model, train=train, timeline=switch), tmp_path))
+    model["norm_backend"] = "torch"
+    plain = open_run(finished(tiny_spec(model=model, train=train, timeline=switch), tmp_path))
+    a, b = mixed.scalars("train/loss")[1], plain.scalars("train/loss")[1]
+    assert len(a) == 8 and a == pytest.approx(b, rel=1e-5)
+    assert any(e.detail.get("action") == "backend" and e.tick == 4 for e in mixed.events())
