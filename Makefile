@@ -23,7 +23,7 @@ $(STAMP): $(PY) pyproject.toml Makefile
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m engine run $(PRESET)  # headless until the workbench window lands
+	$(PY) -m workbench --preset $(PRESET)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

@@ -1,5 +1,11 @@
 """Tickbench workbench: the PySide6 + pyqtgraph desktop app on top of ``engine``.
 
-Not built yet (see the workbench issues); ``make run`` trains the default preset headless until
-then.
+``python -m workbench`` (or ``make run``) opens the window; docs/automation.md describes the
+scriptable mode and the objectNames tests and scripts use. The package talks to the engine only
+through ``engine``'s public names: the engine's pump thread hands messages to ``bridge``, which
+the GUI thread drains at a fixed frame rate.
 """
+
+from workbench.qt_compat import guard_refcounts
+
+guard_refcounts()  # before any window exists: see qt_compat (PySide6 6.12.0 on Python 3.11)
