@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import os
 import signal
 import sys
 import time
@@ -18,6 +19,7 @@ import yaml
 
 from engine.config import load_spec, replace
 from engine.data import build_task
+from engine.distributed import World, close_world, init_world
 from engine.errors import ConfigError
 from engine.messages import Log, Message, Scalars, Status
 from engine.runs import default_runs_dir, list_runs, open_run
@@ -92,26 +94,50 @@ def cmd_run(args) -> int:
         overrides["train.device"] = args.device
     if overrides:
         spec = replace(spec, overrides)
-    progress = Progress(spec.train.steps)
-    handle = start_run(spec, args.runs_dir, progress, name=args.name)
-    return _wait(handle, progress)
+    world = init_world()
+    _announce(world)
+    progress = Progress(spec.train.steps) if world.is_main else None
+    handle = start_run(spec, args.runs_dir, progress, name=args.name, world=world)
+    return _wait(handle, world)
 
 
 def cmd_resume(args) -> int:
+    world = init_world()
+    _announce(world)
     record = open_run(args.run_dir)
-    progress = Progress(record.spec.train.steps)
-    handle = resume_run(args.run_dir, progress)
-    return _wait(handle, progress)
+    progress = Progress(record.spec.train.steps) if world.is_main else None
+    handle = resume_run(args.run_dir, progress, world=world)
+    return _wait(handle, world)
 
 
-def _wait(handle, progress: Progress) -> int:
+def _announce(world: World) -> None:
+    if world.distributed:
+        print(f"rank {world.rank} of {world.size} (pid {os.getpid()})", file=sys.stderr, flush=True)
+
+
+def _wait(handle, world: World) -> int:
     # Ctrl+C stops cleanly: a checkpoint is written and the run can be resumed.
     signal.signal(signal.SIGINT, lambda *_: handle.stop())
+
+    def terminated(*_):
+        # torchrun terminates the other ranks when one fails; say so, leave the folder resumable
+        why = " (under torchrun: another rank failed)" if world.distributed else ""
+        print(
+            f"error: terminated{why}; {handle.run_dir} stays interrupted and resumable: "
+            f"python -m engine resume {handle.run_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, terminated)
     while not handle.join(timeout=0.2):
         pass
+    close_world(world)
     if handle.error:
         print(f"error: {handle.error}", file=sys.stderr)
-    print(handle.run_dir)
+    if world.is_main:
+        print(handle.run_dir)
     return 0 if handle.status in ("finished", "stopped") else 1
 
 

@@ -159,6 +159,19 @@ class RunWriter:
         self._con.close()
 
 
+class NullWriter:
+    """What ranks other than 0 of a distributed run write: nothing (rank 0 owns the store)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def _nothing(self, *args, **kwargs) -> None:
+        return None
+
+    set_meta = set_status = scalars = event = truncate_from = maybe_commit = _nothing
+    flush = close = _nothing
+
+
 @dataclass(frozen=True)
 class RunEvent:
     tick: int

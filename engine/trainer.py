@@ -22,14 +22,23 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from engine.config import RunSpec, load_spec, save_spec
 from engine.data import Batch, build_task
+from engine.distributed import (
+    SINGLE,
+    World,
+    average_,
+    broadcast_text,
+    lost_a_peer,
+    reduce_tick,
+)
 from engine.errors import ConfigError
 from engine.messages import Event, Log, Message, Scalars, Status
 from engine.model import build_model
-from engine.runs import RunRecord, RunWriter, default_runs_dir, new_run_dir
+from engine.runs import NullWriter, RunRecord, RunWriter, default_runs_dir, new_run_dir
 from engine.steering import Steering, build_phase_tasks, diff_snapshots
 from engine.timeline import CompiledTimeline, compile_timeline
 
@@ -156,8 +165,9 @@ class RunHandle:
 
 
 class _Trainer:
-    def __init__(self, spec: RunSpec, run_dir: Path, sink: Sink | None, resume: bool):
+    def __init__(self, spec: RunSpec, run_dir: Path, sink: Sink | None, resume: bool, world: World):
         self.spec = spec
+        self.world = world
         self.run_dir = run_dir
         self.status = "starting"
         self.error: str | None = None
@@ -171,8 +181,10 @@ class _Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
+        if world.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", world.local_rank)
         first = build_task(spec.data, spec.model)
-        self.tokens_per_tick = first.tokens_per_batch(t.batch_size)
+        self.tokens_per_tick = first.tokens_per_batch(t.batch_size) * world.size
         self.timeline = compile_timeline(spec, first.tokens_in_split("train"), self.tokens_per_tick)
         check_backends(spec, self.timeline, self.device)
         tasks = build_phase_tasks(spec, self.timeline, first)
@@ -181,8 +193,19 @@ class _Trainer:
         self.optimizer = make_optimizer(self.model, spec)
         self.steering = Steering(spec, self.timeline, self.model, self.optimizer, tasks)
         self.batches = torch.Generator().manual_seed(spec.seed)
+        self.net = self.model  # what the training forward goes through
+        if world.distributed:
+            # Frozen parameters get no gradient; DDP must be told to expect that.
+            freezes = any(p.freeze for p in spec.timeline.phases) or any(
+                e.action == "freeze" for e in spec.timeline.layernorm
+            )
+            self.net = DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=freezes,
+            )
 
-        self.store = RunWriter(run_dir)
+        self.store = RunWriter(run_dir) if world.is_main else NullWriter(run_dir)
         if resume:
             self._restore()
         else:
@@ -196,8 +219,10 @@ class _Trainer:
                 python_version=platform.python_version(),
                 data=first.info,
                 vocab=first.vocab.to_dict(),
+                world_size=world.size,
+                global_batch=t.batch_size * world.size,
             )
-        self.pump = _Pump(sink)
+        self.pump = _Pump(sink if world.is_main else None)
         self.thread = threading.Thread(target=self._run, name="engine-train", daemon=True)
 
     # --- control, called from any thread ---
@@ -214,7 +239,10 @@ class _Trainer:
             self._cond.notify_all()
 
     def _wait_if_paused(self) -> bool:
-        """Block while paused; False when the run should stop."""
+        """Block while paused; False when the run should stop. (A distributed run cannot pause,
+        and its ranks agree on stopping after a tick instead: see ``reduce_tick``.)"""
+        if self.world.distributed:
+            return True
         with self._cond:
             if self._paused and not self._stop and not self._steps_allowed:
                 self._set_status("paused")
@@ -245,7 +273,12 @@ class _Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             restore_rng(state, self.batches)
         self.store.truncate_from(self.tick)
-        self.store.event(self.tick, "resume", {"from_tick": self.tick})
+        self.store.event(
+            self.tick, "resume", {"from_tick": self.tick, "world_size": self.world.size}
+        )
+        self.store.set_meta(
+            world_size=self.world.size, global_batch=self.spec.train.batch_size * self.world.size
+        )
 
     def _set_status(self, status: str, detail: str = "") -> None:
         self.status = status
@@ -264,6 +297,8 @@ class _Trainer:
         self.pump.post(Scalars(tick, values, time.time()))
 
     def _checkpoint(self) -> None:
+        if not self.world.is_main:
+            return
         self.store.flush()  # metrics on disk are never behind a checkpoint
         path = save_checkpoint(
             self.run_dir,
@@ -294,19 +329,26 @@ class _Trainer:
         out.update({f"val/{k}": v for k, v in metrics.result().items()})
         return out
 
-    def _train_tick(self, t: int) -> float:
+    def _train_tick(self, t: int, calibrated: list[str]) -> tuple[float, bool]:
+        """One optimizer step; (loss of the global batch, whether any rank asked to stop)."""
         lr = self.timeline.lr_at(t)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
-        batch = self.steering.task.batch("train", self.spec.train.batch_size, self.batches)
-        loss, _ = batch_loss(self.model, batch.to(self.device))
+        w, size = self.world, self.spec.train.batch_size
+        batch = self.steering.task.batch("train", size * w.size, self.batches)
+        if w.distributed:  # every rank draws the global batch and trains on its own slice
+            batch = batch.rows(w.rank * size, (w.rank + 1) * size)
+        loss, _ = batch_loss(self.net, batch.to(self.device))
         loss.backward()
+        if calibrated:  # each rank measured σ̄ on its slice: agree on the global-batch mean
+            average_([self.steering.norms[s].sigma_bar for s in calibrated], w)
         clip = self.spec.train.grad_clip or math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        loss_value = loss.item()  # the one host sync per tick; NaN detection needs it anyway
+        # the one host sync per tick; NaN detection needs it anyway
+        loss_value, stop = reduce_tick(loss, self._stop, w)
         elapsed = time.perf_counter() - start
         if math.isfinite(loss_value):
             self._record(
@@ -318,7 +360,7 @@ class _Trainer:
                     "tokens_per_s": self.tokens_per_tick / elapsed,
                 },
             )
-        return loss_value
+        return loss_value, stop
 
     def _run(self) -> None:
         t_cfg = self.spec.train
@@ -335,7 +377,7 @@ class _Trainer:
                 for edge in self.steering.begin_tick(t):
                     if edge.kind != "mark":  # marks apply after the step
                         self._event(t, edge.kind, {"label": edge.label, **edge.detail})
-                loss = self._train_tick(t)
+                loss, stop = self._train_tick(t, self.timeline.calibrate_at(t))
                 if not math.isfinite(loss):
                     self._event(t, "diverged", {"loss": repr(loss)})
                     self._log("error", f"loss became {loss} at tick {t}: run marked diverged")
@@ -346,15 +388,23 @@ class _Trainer:
                 for mark in self.timeline.marks_at(t):
                     self._event(t, "mark", {"label": mark.label, **mark.detail})
                 last = self.tick == steps
-                if last or "eval" in marks or _due(self.tick, t_cfg.eval_every):
+                due_eval = last or "eval" in marks or _due(self.tick, t_cfg.eval_every)
+                if due_eval and self.world.is_main:  # other ranks wait at the next all-reduce
                     self._record(t, self.evaluate())
                 if last or "checkpoint" in marks or _due(self.tick, t_cfg.checkpoint_every):
                     self._checkpoint()
+                elif stop and self.world.distributed:  # every rank agreed to stop after t
+                    self._checkpoint()
+                    self._set_status("stopped")
+                    return
             self._set_status("finished")
         except Exception as exc:  # surfaced to the user; what was written stays on disk
             self.error = f"{type(exc).__name__}: {exc}"
             self._log("error", traceback.format_exc())
-            self._set_status("failed", self.error)
+            if lost_a_peer(exc, self.world):
+                self._set_status("interrupted", f"another rank failed: {self.error}")
+            else:
+                self._set_status("failed", self.error)
         finally:
             self.store.close()
             self.pump.close()
@@ -387,6 +437,7 @@ def start_run(
     *,
     name: str | None = None,
     paused: bool = False,
+    world: World = SINGLE,
 ) -> RunHandle:
     """Create a run folder under ``runs_dir`` and start training ``spec`` in the background
     (``paused``: wait before the first tick for ``resume()`` or ``step()``).
@@ -396,11 +447,15 @@ def start_run(
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     if name:
         spec = dataclasses.replace(spec, name=name)
-    run_dir = new_run_dir(runs_dir, spec.name)
+    # rank 0 names the folder; every rank of a distributed run learns it
+    run_dir = Path(
+        broadcast_text(str(new_run_dir(runs_dir, spec.name)) if world.is_main else None, world)
+    )
     try:
-        trainer = _Trainer(spec, run_dir, sink, resume=False)
+        trainer = _Trainer(spec, run_dir, sink, resume=False, world=world)
     except Exception:
-        _remove_empty_run(run_dir)
+        if world.is_main:
+            _remove_empty_run(run_dir)
         raise
     if paused:
         trainer.control("pause")
@@ -408,16 +463,17 @@ def start_run(
     return RunHandle(trainer)
 
 
-def resume_run(run_dir: str | Path, sink: Sink | None = None, *, paused: bool = False) -> RunHandle:
+def resume_run(
+    run_dir: str | Path, sink: Sink | None = None, *, paused: bool = False, world: World = SINGLE
+) -> RunHandle:
     """Continue a stopped or interrupted run from its last checkpoint, in the same folder.
 
     Rows logged after that checkpoint are replaced by the replay, so the curve has no duplicates.
     """
     run_dir = Path(run_dir)
-    record = RunRecord(run_dir)
-    if record.status in ("running", "paused"):
+    if world.is_main and RunRecord(run_dir).status in ("running", "paused"):
         raise RuntimeError(f"{run_dir} is still being written by another process")
-    trainer = _Trainer(load_spec(run_dir / "spec.yaml"), run_dir, sink, resume=True)
+    trainer = _Trainer(load_spec(run_dir / "spec.yaml"), run_dir, sink, resume=True, world=world)
     if paused:
         trainer.control("pause")
     trainer.thread.start()

@@ -30,6 +30,11 @@ class Batch:
     y: torch.Tensor
     src: torch.Tensor | None = None
 
+    def rows(self, start: int, stop: int) -> Batch:
+        """Sequences ``start:stop`` of this batch (a rank's slice of the global batch)."""
+        src = None if self.src is None else self.src[start:stop]
+        return Batch(self.x[start:stop], self.y[start:stop], src)
+
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """The same batch with every tensor on ``device``."""
         src = None if self.src is None else self.src.to(device, non_blocking=non_blocking)

@@ -1,0 +1,96 @@
+"""Running under ``torchrun``: the process group, who writes, and the few collectives a tick needs.
+
+``torchrun --nproc_per_node=N -m engine run SPEC.yaml`` starts N copies of the CLI; each finds
+its rank in the environment torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, ...).
+Every rank builds the same model, data and compiled timeline from the same spec and seed; every
+rank draws the same global batch of ``batch_size x world_size`` sequences from the shared batch
+generator and trains on its own slice of it, so a run on N ranks sees exactly the batches a
+single process with the global batch would see. Only rank 0 writes the run store and checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the job (``size == 1``: a plain single-process run)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+SINGLE = World()
+
+
+def init_world() -> World:
+    """Join the process group torchrun described in the environment (gloo on CPU, NCCL on
+    CUDA); a single process when WORLD_SIZE is unset or 1."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return SINGLE
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available()
+        if use_cuda:
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return World(rank, size, local)
+
+
+def close_world(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_text(value: str | None, world: World) -> str:
+    """Rank 0's ``value`` on every rank."""
+    if not world.distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def reduce_tick(loss: torch.Tensor, stop: bool, world: World) -> tuple[float, bool]:
+    """(mean loss over ranks, whether any rank asked to stop): one small all-reduce per tick,
+    so every rank stops after the same tick and logs the global batch's loss."""
+    if not world.distributed:
+        return loss.item(), stop
+    buf = torch.stack([loss.detach().float(), torch.tensor(float(stop), device=loss.device)])
+    dist.all_reduce(buf)
+    mean_loss, stops = buf.tolist()
+    return mean_loss / world.size, stops > 0
+
+
+def average_(tensors: list[torch.Tensor], world: World) -> None:
+    """Average tensors in place across ranks (σ̄ after a calibration tick)."""
+    if world.distributed:
+        for t in tensors:
+            dist.all_reduce(t)
+            t.div_(world.size)
+
+
+def lost_a_peer(exc: BaseException, world: World) -> bool:
+    """Whether ``exc`` is a collective failing because another rank died (the run is then
+    ``interrupted`` and resumable, not ``failed``)."""
+    if not world.distributed:
+        return False
+    text = str(exc).lower()
+    return isinstance(exc, dist.DistError) or any(
+        word in text for word in ("gloo", "nccl", "connection reset", "connection closed")
+    )
