@@ -1,4 +1,4 @@
-"""The headless command line: ``python -m engine run|resume|list|export|sample|timeline``.
+"""The headless command line: ``python -m engine run|resume|study|list|export|sample|timeline``.
 
 It writes the same run folders as the workbench, so a run started here can be followed live in the
 GUI. A bad spec prints the ConfigError on one line to stderr and exits 2.
@@ -24,6 +24,7 @@ from engine.errors import ConfigError
 from engine.messages import Log, Message, Scalars, Status
 from engine.runs import default_runs_dir, list_runs, open_run
 from engine.sample import sample_run
+from engine.study import Study, load_preset, run_study
 from engine.timeline import compile_timeline
 from engine.trainer import resume_run, start_run
 
@@ -141,17 +142,42 @@ def _wait(handle, world: World) -> int:
     return 0 if handle.status in ("finished", "stopped") else 1
 
 
-def cmd_list(args) -> int:
-    runs = list_runs(args.runs_dir)
-    print(f"{'name':<28} {'status':<12} {'ticks':>13} {'best val':>9} {'tok/s':>9}  folder")
+def _print_runs(runs) -> None:
+    print(
+        f"{'name':<28} {'status':<12} {'ticks':>13} {'best val':>9} {'last val':>9} "
+        f"{'tok/s':>9}  folder"
+    )
     for r in runs:
         best = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "-"
+        last = f"{r.last_val_loss:.4f}" if r.last_val_loss is not None else "-"
         tps = f"{r.tokens_per_s:.0f}" if r.tokens_per_s else "-"
+        folder = f"{r.path.parent.name}/{r.path.name}" if r.study else r.path.name
         print(
             f"{r.name[:28]:<28} {r.status:<12} {f'{r.ticks}/{r.steps}':>13} {best:>9} "
-            f"{tps:>9}  {r.path.name}"
+            f"{last:>9} {tps:>9}  {folder}"
         )
+
+
+def cmd_list(args) -> int:
+    _print_runs(list_runs(args.runs_dir))
     return 0
+
+
+def cmd_study(args) -> int:
+    study = load_preset(args.study)
+    if not isinstance(study, Study):
+        raise ConfigError("variants", f"{args.study} is a run spec, not a study: use `run`")
+    if args.parallel:
+        study = dataclasses.replace(study, parallel=args.parallel)
+    overrides = {"train.steps": args.steps} if args.steps else None
+    print(
+        f"study {study.name}: {len(study.variants)} variants, {study.parallel} at a time",
+        file=sys.stderr,
+    )
+    folder, summaries = run_study(study, args.runs_dir or default_runs_dir(), overrides=overrides)
+    _print_runs(summaries)
+    print(folder)
+    return 0 if all(s.status == "finished" for s in summaries) else 1
 
 
 def cmd_export(args) -> int:
@@ -219,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resume", help="continue a stopped or interrupted run")
     res.add_argument("run_dir", type=Path)
     res.set_defaults(func=cmd_resume)
+
+    st = sub.add_parser("study", help="train every variant of a study preset and compare")
+    st.add_argument("study", type=Path)
+    st.add_argument("--runs-dir", type=Path, default=None)
+    st.add_argument("--parallel", type=int, default=None, help="variants at a time")
+    st.add_argument("--steps", type=int, default=None, help="override train.steps of each")
+    st.set_defaults(func=cmd_study)
 
     ls = sub.add_parser("list", help="list runs")
     ls.add_argument("--runs-dir", type=Path, default=None)

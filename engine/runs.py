@@ -3,7 +3,8 @@
 Layout of a run folder::
 
     spec.yaml          the resolved spec, exactly what ran
-    metrics.sqlite     scalars per tick, events applied, run metadata and status (WAL mode)
+    metrics.sqlite     scalars per tick, events applied, run metadata and status (WAL mode),
+                       activation histograms per capture tick, norm site and kind
     checkpoints/       tick_0000500.pt ... (model, optimizer, RNG states, tick)
     samples/           text sampled from checkpoints
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import RunSpec, load_spec
+from engine.messages import PERCENTILES, Stats
 
 COMMIT_SECONDS = 0.5
 STATUSES = ("running", "paused", "finished", "stopped", "diverged", "failed", "interrupted")
@@ -38,7 +40,20 @@ CREATE TABLE IF NOT EXISTS scalars (
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, tick INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
     wall REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS histograms (
+    site TEXT NOT NULL, kind TEXT NOT NULL, tick INTEGER NOT NULL, pos INTEGER NOT NULL,
+    tokens INTEGER NOT NULL, lo REAL, hi REAL, counts BLOB NOT NULL, percentiles BLOB NOT NULL,
+    abs_mu_mean REAL, abs_mu_std REAL, sigma_mean REAL, sigma_std REAL, strength REAL,
+    sigma_bar REAL,
+    PRIMARY KEY (site, kind, tick)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS histograms_by_tick ON histograms (tick);
 """
+# histograms: REAL columns are nullable because SQLite stores NaN as NULL (read back as NaN);
+# counts are little-endian int64 and percentiles float64 (at PERCENTILES), as raw bytes.
+_HIST_COLUMNS = (
+    "site, kind, tick, pos, tokens, lo, hi, counts, percentiles, abs_mu_mean, abs_mu_std, "
+    "sigma_mean, sigma_std, strength, sigma_bar"
+)
 
 
 def default_runs_dir() -> Path:
@@ -132,9 +147,27 @@ class RunWriter:
         )
         self.maybe_commit()
 
+    def activation_stats(self, stats: Stats) -> None:
+        """Store one capture of activation statistics (every site and kind at one tick)."""
+        pos = {}
+        for s in stats.sites:
+            pos.setdefault(s.site, len(pos))  # model order, for reading the sites back in it
+        rows = [
+            (s.site, s.kind, stats.tick, pos[s.site], s.tokens, s.lo, s.hi,
+             s.counts.astype("<i8").tobytes(), s.percentiles.astype("<f8").tobytes(),
+             s.abs_mu_mean, s.abs_mu_std, s.sigma_mean, s.sigma_std, s.strength, s.sigma_bar)
+            for s in stats.sites
+        ]  # fmt: skip
+        self._con.executemany(
+            f"INSERT OR REPLACE INTO histograms ({_HIST_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+            rows,
+        )
+        self.maybe_commit()
+
     def truncate_from(self, tick: int) -> None:
         """Forget every row at or after ``tick`` (a resume replays from a checkpoint there)."""
         self._con.execute("DELETE FROM scalars WHERE tick >= ?", (tick,))
+        self._con.execute("DELETE FROM histograms WHERE tick >= ?", (tick,))
         self._con.execute("DELETE FROM events WHERE tick >= ?", (tick,))
         self.flush()
 
@@ -241,6 +274,18 @@ class RunRecord:
         rows = self._query("SELECT tick, kind, detail, wall FROM events ORDER BY tick, id")
         return [RunEvent(t, k, json.loads(d), w) for t, k, d, w in rows]
 
+    def activation_stats(self, since_tick: int = 0) -> dict[tuple[str, str], ActivationHistory]:
+        """Activation statistics captured at or after ``since_tick``, by (site, kind), sites in
+        model order (``in`` before ``out``); empty when there are none (yet)."""
+        rows = self._query(
+            f"SELECT {_HIST_COLUMNS} FROM histograms WHERE tick >= ? ORDER BY pos, kind, tick",
+            (since_tick,),
+        )
+        groups: dict[tuple[str, str], list[tuple]] = {}
+        for row in rows:
+            groups.setdefault((row[0], row[1]), []).append(row)
+        return {key: ActivationHistory.from_rows(key, group) for key, group in groups.items()}
+
     def checkpoints(self) -> list[Path]:
         """Checkpoint files, oldest tick first."""
         return sorted((self.path / "checkpoints").glob("tick_*.pt"))
@@ -268,6 +313,61 @@ class RunRecord:
             tokens_per_s=tps[0][0],
             started=meta.get("started"),
             updated=meta.get("heartbeat"),
+            study=self.path.parent.name if (self.path.parent / "study.yaml").exists() else None,
+        )
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value
+class ActivationHistory:
+    """One norm site's input (``kind="in"``) or output (``"out"``) statistics over its captures,
+    one entry per capture tick (see ``engine.messages.SiteStats`` for the units)."""
+
+    site: str
+    kind: str
+    ticks: np.ndarray  # (n,) int64
+    tokens: np.ndarray  # (n,) int64: tokens summarised
+    lo: np.ndarray  # (n,) float64: histogram range per capture
+    hi: np.ndarray  # (n,)
+    counts: np.ndarray  # (n, bins) int64
+    percentiles: np.ndarray  # (n, len(PERCENTILES)) float64 at ``levels``
+    abs_mu_mean: np.ndarray  # (n,) float64: mean over tokens of |per-token mean|
+    abs_mu_std: np.ndarray  # (n,)
+    sigma_mean: np.ndarray  # (n,) float64: mean over tokens of the per-token σ
+    sigma_std: np.ndarray  # (n,)
+    strength: np.ndarray  # (n,) float64: the norm's strength at each capture
+    sigma_bar: np.ndarray  # (n,) float64: its σ̄ at each capture
+    levels: tuple[int, ...] = PERCENTILES
+
+    @property
+    def edges(self) -> np.ndarray:
+        """(n, bins + 1) float64 bin edges of each capture's histogram."""
+        steps = np.linspace(0.0, 1.0, self.counts.shape[1] + 1)
+        return self.lo[:, None] + (self.hi - self.lo)[:, None] * steps
+
+    @classmethod
+    def from_rows(cls, key: tuple[str, str], rows: list[tuple]) -> ActivationHistory:
+        cols = list(zip(*rows))
+
+        def reals(i: int) -> np.ndarray:
+            return np.array(cols[i], dtype=np.float64)  # NULL (a stored NaN) -> NaN
+
+        return cls(
+            site=key[0],
+            kind=key[1],
+            ticks=np.array(cols[2], dtype=np.int64),
+            tokens=np.array(cols[4], dtype=np.int64),
+            lo=reals(5),
+            hi=reals(6),
+            counts=np.stack([np.frombuffer(b, dtype="<i8") for b in cols[7]]).astype(np.int64),
+            percentiles=np.stack([np.frombuffer(b, dtype="<f8") for b in cols[8]]).astype(
+                np.float64
+            ),
+            abs_mu_mean=reals(9),
+            abs_mu_std=reals(10),
+            sigma_mean=reals(11),
+            sigma_std=reals(12),
+            strength=reals(13),
+            sigma_bar=reals(14),
         )
 
 
@@ -283,6 +383,7 @@ class RunSummary:
     tokens_per_s: float | None
     started: float | None
     updated: float | None
+    study: str | None = None  # the study folder this run belongs to
 
 
 def open_run(path: str | Path) -> RunRecord:
@@ -294,7 +395,8 @@ def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
     """Summaries of every run under ``runs_dir``, newest first. Unreadable folders are skipped."""
     root = Path(runs_dir) if runs_dir else default_runs_dir()
     out = []
-    for db in root.glob("*/metrics.sqlite"):
+    dbs = list(root.glob("*/metrics.sqlite")) + list(root.glob("*/*/metrics.sqlite"))  # studies
+    for db in dbs:
         try:
             out.append(RunRecord(db.parent).summary())
         except (sqlite3.Error, OSError, ValueError):

@@ -8,15 +8,28 @@ import pytest
 from engine import load_spec
 from engine.messages import Scalars
 from engine.runs import open_run
+from engine.study import Study, load_preset
 from engine.trainer import start_run
 
 PRESETS = sorted(Path(__file__).parents[2].glob("presets/*.yaml"))
 
 
-@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
-def test_every_preset_trains_a_few_ticks(path, tmp_path):
-    spec = load_spec(path)
-    assert spec.description, "a preset states what it is for and what it reaches"
+def runs_of(path):
+    """Every run a preset file describes: itself, or each variant of a study."""
+    preset = load_preset(path)
+    if isinstance(preset, Study):
+        assert preset.description, "a study states what it is for and what it measured"
+        return [spec for _, spec in preset.variants]
+    assert preset.description, "a preset states what it is for and what it reaches"
+    return [preset]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [spec for path in PRESETS for spec in runs_of(path)],
+    ids=lambda spec: spec.name,
+)
+def test_every_preset_and_study_variant_trains_a_few_ticks(spec, tmp_path):
     started = threading.Event()
 
     def sink(batch):
