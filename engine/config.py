@@ -103,6 +103,9 @@ class TrainConfig:
         500, "ticks between checkpoints (0 = only at the end)", min=0
     )
     stats_every: int = spec_field(25, "ticks between activation-statistics captures", min=0)
+    init_from: str | None = spec_field(
+        None, "run folder or checkpoint whose weights start this run (a finetune)"
+    )
 
 
 @dataclass

@@ -203,6 +203,7 @@ class NullWriter:
 
     set_meta = set_status = scalars = event = truncate_from = maybe_commit = _nothing
     flush = close = _nothing
+    activation_stats = _nothing
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,13 @@ def resolve_init_from(path: str, field: str) -> Path:
     return p
 
 
+def _init_field(spec: RunSpec, index: int) -> str:
+    phases = spec.timeline.phases
+    if index < len(phases) and phases[index].init_from:
+        return f"timeline.phases[{index}].init_from"
+    return "train.init_from"
+
+
 class Steering:
     """Holds what the timeline has set so far and applies each tick's changes."""
 
@@ -85,10 +92,26 @@ class Steering:
         self._norm_frozen: dict[str, bool] = {}
         self._check_patterns(spec)
         self._init_files = {
-            p.index: resolve_init_from(p.init_from, f"timeline.phases[{p.index}].init_from")
+            p.index: resolve_init_from(p.init_from, _init_field(spec, p.index))
             for p in timeline.phases
             if p.init_from
         }
+
+    def lineage(self) -> list[dict]:
+        """Where this run's weights come from: one entry per phase that loads a checkpoint."""
+        out = []
+        for index, ckpt in sorted(self._init_files.items()):
+            phase = self.timeline.phases[index]
+            run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
+            out.append(
+                {
+                    "phase": phase.name,
+                    "tick": phase.start,
+                    "checkpoint": str(ckpt),
+                    "run": str(run) if run else None,
+                }
+            )
+        return out
 
     def _check_patterns(self, spec: RunSpec) -> None:
         for i, p in enumerate(spec.timeline.phases):

@@ -151,10 +151,9 @@ def _resolve_phases(spec: RunSpec, units: Units) -> list[Phase]:
         decay = p.weight_decay if p.weight_decay is not None else decay
         start = starts[i] if starts[i] is not None else 0
         end = starts[i + 1] if i + 1 < len(specs) and starts[i + 1] is not None else steps
+        init_from = p.init_from or (spec.train.init_from if i == 0 else None)
         phases.append(
-            Phase(
-                i, p.name, start, end, data, tuple(sorted(frozen)), p.lr_scale, decay, p.init_from
-            )
+            Phase(i, p.name, start, end, data, tuple(sorted(frozen)), p.lr_scale, decay, init_from)
         )
     return phases
 

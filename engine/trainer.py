@@ -221,6 +221,7 @@ class _Trainer:
                 vocab=first.vocab.to_dict(),
                 world_size=world.size,
                 global_batch=t.batch_size * world.size,
+                lineage=self.steering.lineage(),
             )
         self.pump = _Pump(sink if world.is_main else None)
         self.thread = threading.Thread(target=self._run, name="engine-train", daemon=True)

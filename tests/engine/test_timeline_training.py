@@ -156,3 +156,17 @@ def test_backend_switch_mid_run_keeps_the_loss_curve(tmp_path):
     a, b = mixed.scalars("train/loss")[1], plain.scalars("train/loss")[1]
     assert len(a) == 8 and a == pytest.approx(b, rel=1e-5)
     assert any(e.detail.get("action") == "backend" and e.tick == 4 for e in mixed.events())
+
+
+def test_train_init_from_starts_from_a_run_and_records_the_lineage(pretrained, tmp_path):
+    spec = tiny_spec(model={"n_layer": 2}, train={"steps": 5, "init_from": str(pretrained)})
+    handle = start_run(spec, tmp_path)
+    assert handle.join(TIMEOUT) and handle.status == "finished", handle.error
+    run = open_run(handle.run_dir)
+    (entry,) = run.meta["lineage"]
+    assert entry["run"] == str(pretrained) and entry["tick"] == 0
+    # the first tick trains from the pretrained weights: its loss is the pretrained run's level
+    first = run.scalars("train/loss")[1][0]
+    assert first < open_run(pretrained).scalars("train/loss")[1][0] - 0.5
+    with pytest.raises(ConfigError, match="train.init_from: not found"):
+        start_run(tiny_spec(train={"init_from": str(tmp_path / "nope")}), tmp_path)
