@@ -15,15 +15,17 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 from engine.config import load_spec, replace
 from engine.data import build_task
 from engine.distributed import World, close_world, init_world
 from engine.errors import ConfigError
+from engine.lora import merge_lora
 from engine.messages import Log, Message, Scalars, Status
 from engine.runs import default_runs_dir, list_runs, open_run
-from engine.sample import sample_run
+from engine.sample import load_model_from_run, sample_run
 from engine.study import Study, load_preset, run_study
 from engine.timeline import compile_timeline
 from engine.trainer import resume_run, start_run
@@ -181,6 +183,14 @@ def cmd_study(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.format == "weights":
+        if not args.output:
+            raise ConfigError("--output", "--format weights writes a file: give -o PATH")
+        _, _, _, model = load_model_from_run(args.run_dir)
+        merge_lora(model)  # adapters folded into their weights: a plain model
+        torch.save(model.state_dict(), args.output)
+        print(args.output)
+        return 0
     record = open_run(args.run_dir)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["tick", "metric", "value"])
@@ -259,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="export a run's scalars")
     ex.add_argument("run_dir", type=Path)
-    ex.add_argument("--format", choices=["csv"], default="csv")
+    ex.add_argument(
+        "--format",
+        choices=["csv", "weights"],
+        default="csv",
+        help="csv: scalars to stdout; weights: the latest model (LoRA merged) to -o",
+    )
+    ex.add_argument("-o", "--output", type=Path, default=None)
     ex.set_defaults(func=cmd_export)
 
     sa = sub.add_parser("sample", help="sample from a run's latest checkpoint")

@@ -84,6 +84,20 @@ class DataConfig:
 
 
 @dataclass
+class LoRAConfig:
+    rank: int = spec_field(
+        0, "adapter rank r (0 = off: train the weights themselves)", min=0, max=1024
+    )
+    alpha: float = spec_field(
+        16.0, "update scale: the adapter output is multiplied by alpha/r", gt=0.0
+    )
+    targets: list[str] = spec_field(
+        help="projections to adapt, by name suffix: attn.q, attn.kv, attn.proj, mlp.fc, ...",
+        factory=lambda: ["attn.q", "attn.kv"],
+    )
+
+
+@dataclass
 class TrainConfig:
     steps: int = spec_field(2000, "optimizer steps (ticks) in the run", gt=0, max=1_000_000)
     batch_size: int = spec_field(12, "sequences per step", min=1, max=65536)
@@ -105,6 +119,9 @@ class TrainConfig:
     stats_every: int = spec_field(25, "ticks between activation-statistics captures", min=0)
     init_from: str | None = spec_field(
         None, "run folder or checkpoint whose weights start this run (a finetune)"
+    )
+    lora: LoRAConfig = spec_field(
+        help="LoRA adapters instead of full finetuning", factory=LoRAConfig
     )
 
 

@@ -8,6 +8,7 @@ import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.data import Vocab, build_task
+from engine.lora import apply_lora
 from engine.model import build_model, generate
 from engine.runs import open_run
 
@@ -25,6 +26,7 @@ def load_model_from_run(run_dir: str | Path, checkpoint: Path | None = None):
     vocab = Vocab.from_dict(record.meta["vocab"])  # what the model was trained on
     task = build_task(spec.data, spec.model)
     model = build_model(spec.model, len(vocab.tokens))
+    apply_lora(model, spec.train.lora)
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
     model.eval()
     return spec, task, vocab, model

@@ -96,12 +96,11 @@ def summary_row(
     xs = x.detach().float()  # (n, C), fp32 whatever the model dtype
     values = xs.reshape(-1)  # (n·C,)
     n_values = values.numel()
-    vmin, vmax = torch.aminmax(values)
+    vmin, vmax = (v.double() for v in torch.aminmax(values))  # fp64: lo + span is max exactly
     # A constant tensor gets a unit-wide range centred on its value rather than a zero width.
-    spread = vmax - vmin
-    flat = spread <= 0
-    lo = torch.where(flat, vmin - 0.5, vmin).double()
-    span = torch.where(flat, torch.ones_like(spread), spread).double()
+    flat = vmax <= vmin
+    lo = torch.where(flat, vmin - 0.5, vmin)
+    span = torch.where(flat, 1.0, vmax - vmin)
 
     fine_bins = bins * FINE_PER_BIN
     index = ((values - lo) * (fine_bins / span)).long().clamp_(0, fine_bins - 1)  # (n·C,)
@@ -117,7 +116,7 @@ def summary_row(
     in_bin = fine[b]
     below = cdf[b] - in_bin
     frac = ((ranks - below + 0.5) / in_bin.clamp(min=1)).clamp_(0, 1)
-    inner = (lo + (b + frac) * (span / fine_bins)).clamp(vmin.double(), vmax.double())
+    inner = (lo + (b + frac) * (span / fine_bins)).clamp(vmin, vmax)
 
     var, mu = torch.var_mean(xs, -1, correction=0)  # (n_tokens,) each
     sigma = token_scale(var, mu, kind, eps)
@@ -125,7 +124,7 @@ def summary_row(
     sigma_std, sigma_mean = torch.std_mean(sigma, correction=0)
     scalars = [lo, lo + span, abs_mu_mean, abs_mu_std, sigma_mean, sigma_std]
     scalars = torch.stack([s.double() for s in scalars])
-    ends = torch.stack([vmin, vmax]).double()
+    ends = torch.stack([vmin, vmax])
     return torch.cat([scalars, ends[:1], inner, ends[1:], counts])
 
 

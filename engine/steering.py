@@ -15,6 +15,7 @@ from engine.checkpoint import load_checkpoint
 from engine.config import RunSpec
 from engine.data import Task, TextTask, build_task
 from engine.errors import ConfigError
+from engine.lora import is_adapter
 from engine.timeline import CompiledTimeline, Edge, Phase, matches
 
 
@@ -81,6 +82,7 @@ class Steering:
         self.norms = dict(model.norm_sites())
         assert list(self.norms) == timeline.sites, (list(self.norms), timeline.sites)
         self.params = dict(model.named_parameters())
+        self.lora = any(is_adapter(n) for n in self.params)
         module_names = {id(m): name for name, m in model.named_modules()}
         self.norm_params = {
             site: [f"{module_names[id(n)]}.{p}" for p, _ in n.named_parameters()]
@@ -91,10 +93,12 @@ class Steering:
         self.frozen: frozenset[str] = frozenset()
         self._norm_frozen: dict[str, bool] = {}
         self._check_patterns(spec)
+        self._init_fields = {
+            p.index: _init_field(spec, p.index) for p in timeline.phases if p.init_from
+        }
         self._init_files = {
-            p.index: resolve_init_from(p.init_from, _init_field(spec, p.index))
-            for p in timeline.phases
-            if p.init_from
+            i: resolve_init_from(timeline.phases[i].init_from, field)
+            for i, field in self._init_fields.items()
         }
 
     def lineage(self) -> list[dict]:
@@ -127,6 +131,8 @@ class Steering:
     def frozen_names(self, phase: Phase, norm_frozen: dict[str, bool]) -> frozenset[str]:
         """Parameters frozen by the phase's patterns or by a norm ``freeze`` event."""
         names = {n for n in self.params if any(matches(n, pat) for pat in phase.frozen)}
+        if self.lora:  # only the adapters train
+            names.update(n for n in self.params if not is_adapter(n))
         for site, frozen in norm_frozen.items():
             if frozen:
                 names.update(self.norm_params[site])
@@ -143,8 +149,7 @@ class Steering:
                 if group.get("name") == "decay":
                     group["weight_decay"] = phase.weight_decay
             if tick == phase.start and phase.index in self._init_files:
-                state = load_checkpoint(self._init_files[phase.index], map_location="cpu")
-                self.model.load_state_dict(state["model"])
+                self._load_weights(self._init_files[phase.index], phase.index)
             self.phase = phase
             refreeze = True
         state = tl.norm_state(tick)
@@ -161,6 +166,24 @@ class Steering:
         for site in tl.calibrate_at(tick):
             self.norms[site].calibrate_next = True
         return tl.edges_at(tick)
+
+    def _load_weights(self, ckpt: Path, index: int) -> None:
+        """Load a checkpoint's model weights (adapters, absent from a base model, keep their
+        initial values)."""
+        state = load_checkpoint(ckpt, map_location="cpu")["model"]
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not is_adapter(k)]
+        if missing or unexpected:
+            raise ConfigError(
+                self._init_fields[index],
+                f"{ckpt} does not fit this model (missing {missing[:3]}, unexpected "
+                f"{unexpected[:3]}): the model section must match the run it comes from",
+            )
+
+    def trainable_params(self, tick: int) -> int:
+        """Parameters (elements) that train during ``tick``."""
+        frozen = set(self.expected_snapshot(tick)["frozen"])
+        return sum(p.numel() for n, p in self.params.items() if n not in frozen)
 
     def snapshot(self) -> dict:
         """The discrete state in force (stored in checkpoints, compared on resume)."""

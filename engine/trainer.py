@@ -36,6 +36,7 @@ from engine.distributed import (
     reduce_tick,
 )
 from engine.errors import ConfigError
+from engine.lora import apply_lora
 from engine.messages import Event, Log, Message, Scalars, Status
 from engine.model import build_model
 from engine.runs import NullWriter, RunRecord, RunWriter, default_runs_dir, new_run_dir
@@ -190,6 +191,7 @@ class _Trainer:
         tasks = build_phase_tasks(spec, self.timeline, first)
         torch.manual_seed(spec.seed)
         self.model = build_model(spec.model, first.vocab_size).to(self.device)
+        apply_lora(self.model, t.lora)
         self.optimizer = make_optimizer(self.model, spec)
         self.steering = Steering(spec, self.timeline, self.model, self.optimizer, tasks)
         self.batches = torch.Generator().manual_seed(spec.seed)
@@ -222,6 +224,8 @@ class _Trainer:
                 world_size=world.size,
                 global_batch=t.batch_size * world.size,
                 lineage=self.steering.lineage(),
+                params=sum(p.numel() for p in self.model.parameters()),
+                trainable_params=self.steering.trainable_params(0),
             )
         self.pump = _Pump(sink if world.is_main else None)
         self.thread = threading.Thread(target=self._run, name="engine-train", daemon=True)
