@@ -55,26 +55,19 @@ def test_display_check_reads_the_environment():
     assert display_problem({}, "win32") is None
 
 
-def test_scripted_run_saves_a_screenshot_and_exits_0(tmp_path):
-    spec = write_tiny(tmp_path)
-    shot = tmp_path / "shots" / "done.png"
-    result = _workbench(
-        "--preset",
-        str(spec),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--settings",
-        str(tmp_path / "settings.ini"),
-        "--steps",
-        "20",
-        "--run",
-        "--quit-after-run",
-        "--screenshot",
-        str(shot),
-        "--size",
-        "1280x800",
-        env=_env(QT_QPA_PLATFORM="offscreen"),
+def _scripted_run(tmp_path: Path, spec: Path, *extra: str):
+    """``python -m workbench`` offscreen: run ``spec`` to its end on tmp settings and runs."""
+    runs, settings = str(tmp_path / "runs"), str(tmp_path / "settings.ini")
+    args = ("--preset", str(spec), "--runs-dir", runs, "--settings", settings)
+    return _workbench(
+        *args, "--run", "--quit-after-run", *extra, env=_env(QT_QPA_PLATFORM="offscreen")
     )
+
+
+def test_scripted_run_saves_a_screenshot_and_exits_0(tmp_path):
+    shot = tmp_path / "shots" / "done.png"
+    extra = ("--steps", "20", "--screenshot", str(shot), "--size", "1280x800")
+    result = _scripted_run(tmp_path, write_tiny(tmp_path), *extra)
     assert result.returncode == 0, result.stderr
     image = QImage(str(shot))
     assert (image.width(), image.height()) == (1280, 800)
@@ -88,17 +81,7 @@ def test_scripted_run_that_fails_exits_nonzero(tmp_path):
     spec = tmp_path / "diverges.yaml"
     text = write_tiny(tmp_path).read_text().replace("device: cpu", "device: cpu, lr: 1.0e+30")
     spec.write_text(text.replace("batch_size: 4,", "batch_size: 4, optimizer: sgd, grad_clip: 0,"))
-    result = _workbench(
-        "--preset",
-        str(spec),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--settings",
-        str(tmp_path / "settings.ini"),
-        "--run",
-        "--quit-after-run",
-        env=_env(QT_QPA_PLATFORM="offscreen"),
-    )
+    result = _scripted_run(tmp_path, spec)
     assert result.returncode == 1, result.stderr
     assert "run diverged" in result.stderr
 

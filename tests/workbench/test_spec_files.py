@@ -33,8 +33,12 @@ def test_start_page_lists_every_preset_with_its_description(make_main_window):
     assert preset_list.item(0).text() == "baby-gpt"  # the default preset comes first
     for row, preset in enumerate(PRESETS):
         assert preset_list.item(row).text() == preset.name
-        assert preset.description
-        assert preset_list.item(row).data(Qt.ItemDataRole.UserRole + 1) == preset.description
+        shown = preset_list.item(row).data(Qt.ItemDataRole.UserRole + 1)
+        assert shown == preset.summary
+        if preset.error is None:
+            assert preset.description and preset.description in shown
+        else:  # listed all the same, with the reason it does not load
+            assert shown == f"does not load: {preset.error}"
     menu_names = [a.text() for a in window.commands.presets_menu.actions() if a.text()]
     assert menu_names[: len(PRESETS)] == [p.name for p in PRESETS]
     assert window.commands.presets_menu.actions()[0].toolTip() == PRESETS[0].description
@@ -45,8 +49,14 @@ def test_each_preset_loads_from_the_list(qtbot, make_main_window, tiny_spec_file
     window = make_main_window()
     window.files.load(tiny_spec_file)  # start from something else than any preset
     preset = PRESETS[row]
-    assert preset.error is None, preset.error
     _double_click_row(qtbot, window.start_page.presets, row)
+    if preset.variants or preset.error:  # a study, or a preset the engine rejects
+        box = dialog(qtbot, window, "studyDialog" if preset.variants else "specErrorDialog")
+        expected = f"python -m engine study {preset.path}" if preset.variants else preset.error
+        assert expected in box.text()
+        box.close()
+        assert window.config.spec.name == "tiny"  # nothing changed
+        return
     qtbot.waitUntil(lambda: window.files.path == preset.path)
     assert window.config.spec == engine.load_spec(preset.path)
     assert window.commands.spec_label.text() == f"spec: {preset.name}"
@@ -55,9 +65,10 @@ def test_each_preset_loads_from_the_list(qtbot, make_main_window, tiny_spec_file
 
 def test_preset_menu_loads_a_preset(qtbot, make_main_window):
     window = make_main_window()
-    action = next(a for a in window.commands.presets_menu.actions() if a.text() == PRESETS[-1].name)
+    preset = next(p for p in reversed(PRESETS) if not (p.error or p.variants))
+    action = next(a for a in window.commands.presets_menu.actions() if a.text() == preset.name)
     action.trigger()
-    assert window.config.spec == engine.load_spec(PRESETS[-1].path)
+    assert window.config.spec == engine.load_spec(preset.path)
 
 
 def test_broken_yaml_shows_its_error_and_changes_nothing(qtbot, make_main_window, tmp_path):
@@ -140,3 +151,16 @@ def test_save_as_preset_adds_it_to_the_list_and_menu(qtbot, make_main_window, tm
     assert "my-small-gpt.yaml already exists" in confirm.text()
     confirm.button(QMessageBox.StandardButton.Cancel).click()
     assert window.start_page.presets.count() == count + 1
+
+
+def test_studies_are_listed_with_how_to_run_them(tmp_path):
+    (tmp_path / "cmp.yaml").write_text(
+        "study: cmp\ndescription: two norms\nbase: {}\n"
+        "variants: [{name: a, set: {model.norm: layernorm}}, {name: b, set: {model.norm: none}}]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "broken.yaml").write_text("model: {n_head: 3}\n", encoding="utf-8")
+    broken, study = list_presets(tmp_path)
+    assert (study.name, study.variants) == ("cmp", 2)
+    assert study.summary == "Study of 2 runs (python -m engine study cmp.yaml). two norms"
+    assert broken.variants == 0 and broken.summary.startswith("does not load: model.d_model")

@@ -1,0 +1,55 @@
+"""Start the application: QApplication, settings, the main window, and the scripted mode."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtWidgets import QApplication
+
+import engine
+from engine.config import replace
+from workbench.main_window import MainWindow
+from workbench.presets import DEFAULT_PRESETS_DIR
+from workbench.script import Script
+from workbench.settings import APPLICATION, ORGANIZATION, open_settings
+
+
+def make_window(args: argparse.Namespace) -> MainWindow | str:
+    """The window with the preset and overrides of ``args`` applied, or why it cannot be."""
+    spec = None
+    try:
+        if args.preset:
+            spec = engine.load_spec(args.preset)
+        if spec is not None and args.steps is not None:
+            spec = replace(spec, {"train.steps": args.steps})
+    except engine.ConfigError as exc:
+        return f"{args.preset}: {exc}"
+    window = MainWindow(
+        open_settings(args.settings),
+        runs_dir=args.runs_dir,
+        presets_dir=args.presets_dir or DEFAULT_PRESETS_DIR,
+    )
+    if args.theme:
+        window.apply_theme(args.theme)
+    if args.size:
+        window.resize(*args.size)
+    if spec is not None:
+        window.files.show_spec(spec, args.preset)
+    return window
+
+
+def run_app(args: argparse.Namespace) -> int:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Tickbench")
+    window = make_window(args)
+    scripted = args.run or args.quit_after_run or args.screenshot
+    if isinstance(window, str):
+        print(f"tickbench: {window}", file=sys.stderr)
+        return 2
+    window.show()
+    script = Script(window, args) if scripted else None
+    code = app.exec()
+    return script.exit_code if script is not None else code

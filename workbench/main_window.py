@@ -1,0 +1,301 @@
+"""The main window: Config dock, live plots in the centre, Log and Sample docks, run controls.
+
+Layout (DESIGN section 8): Config on the left; the start page and the plots as tabs in the
+centre; Log and Sample tabbed at the bottom. Docks can be moved; layout, geometry, recent files
+and the theme persist in QSettings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QTabWidget, QWidget
+
+import engine
+from workbench import settings as keys
+from workbench.actions import build_actions
+from workbench.config_panel import ConfigPanel
+from workbench.dialogs import ask_confirm, show_info
+from workbench.log_panel import LogPanel
+from workbench.plots.live import LivePlots
+from workbench.presets import DEFAULT_PRESET, DEFAULT_PRESETS_DIR, list_presets
+from workbench.progress import RunProgress
+from workbench.run_session import RunSession, target_of
+from workbench.sample_panel import SamplePanel
+from workbench.spec_files import SpecFiles
+from workbench.start_page import StartPage
+from workbench.status_bar import RunStatusBar
+from workbench.theme import DEFAULT_THEME, THEMES, apply_palette
+from workbench.workers import TaskRunner
+
+DEFAULT_SIZE = (1280, 800)
+CONFIG_WIDTH = 360
+LOG_HEIGHT = 170
+ABOUT = (
+    "Tickbench: a workbench for training small Transformers steered by a tick timeline.\n\n"
+    "Shortcuts: Run Ctrl+R, Pause/Resume Space, Step S (while paused), Stop Ctrl+.\n"
+    "Runs are also scriptable: python -m workbench --help; headless: python -m engine --help."
+)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        settings: QSettings,
+        runs_dir: Path | None = None,
+        presets_dir: Path = DEFAULT_PRESETS_DIR,
+    ):
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.settings = settings
+        self.presets_dir = Path(presets_dir)
+        self.tasks = TaskRunner(self)
+        self.session = RunSession(runs_dir, self)
+        self.progress: RunProgress | None = None
+        self.last_run_dir: Path | None = None
+        self._run_error: str | None = None  # what the engine said went wrong, for the status bar
+        self._close_when_ended = False
+        self._closing = False
+
+        self.config = ConfigPanel(self.tasks)
+        self.plots = LivePlots()
+        self.start_page = StartPage()
+        self.log = LogPanel()
+        self.sample = SamplePanel(self.tasks)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("centralTabs")
+        self.tabs.addTab(self.start_page, "Start")
+        self.plots.add_tabs(self.tabs)
+        self.setCentralWidget(self.tabs)
+        self.status = RunStatusBar()
+        self.setStatusBar(self.status)
+        self.commands = build_actions(self)
+        self.files = SpecFiles(self)
+        self._build_docks()
+        self._connect()
+
+        self.resize(*DEFAULT_SIZE)
+        self._default_state = self.saveState()
+        self._restore_settings()
+        self.reload_presets()
+        default = self.presets_dir / DEFAULT_PRESET
+        if not (default.exists() and self.files.load(default)):
+            self.config.set_spec(engine.parse_spec({}))
+        self._sync_actions()
+
+    # --- layout ---
+    def _dock(self, widget: QWidget, title: str, name: str, area: Qt.DockWidgetArea):
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.commands.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _build_docks(self) -> None:
+        left, bottom = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+        # Config keeps the full height on the left: the form is long; bottom docks span the rest.
+        self.setCorner(Qt.Corner.BottomLeftCorner, left)
+        self.config_dock = self._dock(self.config, "Config", "configDock", left)
+        self.log_dock = self._dock(self.log, "Log", "logDock", bottom)
+        self.sample_dock = self._dock(self.sample, "Sample", "sampleDock", bottom)
+        self.tabifyDockWidget(self.log_dock, self.sample_dock)
+        self.log_dock.raise_()
+        # Docks of later issues go here, built the same way (DESIGN section 8):
+        #   Timeline (bottom, above Log/Sample), Runs (bottom, tabbed with Log), and
+        #   Activations as a centre tab next to the plots (self.tabs).
+        self.resizeDocks([self.config_dock], [CONFIG_WIDTH], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.log_dock], [LOG_HEIGHT], Qt.Orientation.Vertical)
+
+    def _connect(self) -> None:
+        self.config.validityChanged.connect(lambda _: self._sync_actions())
+        self.config.specChanged.connect(self._spec_edited)
+        self.session.messages.connect(self._on_messages)
+        self.session.stateChanged.connect(self._on_state)
+        self.session.ended.connect(self._on_ended)
+        self.start_page.presetChosen.connect(self.files.load)
+        self.start_page.openRequested.connect(self.ask_open_spec)
+
+    def reload_presets(self) -> None:
+        presets = list_presets(self.presets_dir)
+        self.start_page.set_presets(presets)
+        menu = self.commands.presets_menu
+        menu.clear()
+        for preset in presets:
+            action = menu.addAction(preset.name, lambda p=preset.path: self.files.load(p))
+            action.setToolTip(preset.summary)
+            action.setStatusTip(preset.summary)
+        menu.addSeparator()
+        menu.addAction("Reload presets", self.reload_presets)
+
+    def reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+
+    # --- spec ---
+    def _spec_edited(self, spec: engine.RunSpec) -> None:
+        self.commands.spec_label.setText(f"spec: {spec.name}")
+        self.setWindowTitle(f"Tickbench — {spec.name}")
+        self.status.set_target(*target_of(spec))
+        try:
+            curve = engine.compile_timeline(spec).lr_curve()
+        except engine.ConfigError:  # positions in epochs need the data; the engine checks later
+            curve = None
+        self.plots.set_planned_lr(curve)
+
+    def ask_open_spec(self) -> None:
+        self.files.ask_open()
+
+    def ask_save_spec(self) -> None:
+        self.files.ask_save()
+
+    def ask_save_preset(self) -> None:
+        self.files.ask_save_preset()
+
+    def fill_recent_menu(self) -> None:
+        self.files.fill_recent_menu(self.commands.recent_menu)
+
+    # --- run control ---
+    def start_run(self) -> bool:
+        spec = self.config.spec
+        if spec is None or self.session.active:
+            return False
+        try:
+            handle = self.session.start(spec)
+        except engine.ConfigError as exc:
+            self.config.report(exc)
+            self.report_error(f"cannot start: {exc}")
+            return False
+        except OSError as exc:
+            self.report_error(f"cannot start: {exc}")
+            return False
+        self.last_run_dir = handle.run_dir
+        self._run_error = None
+        self.plots.clear()
+        self.progress = RunProgress(spec.train.steps)
+        self.status.show_progress(self.progress)
+        self.status.clearMessage()
+        self.config.set_locked(True)
+        self.sample.set_run(handle.run_dir)
+        self.tabs.setCurrentWidget(self.plots.loss)
+        threads = self.session.spec.train.threads
+        self.log.add("info", f"started {handle.run_dir} (torch threads: {threads or 'default'})")
+        self._sync_actions()
+        return True
+
+    def toggle_pause(self) -> None:
+        if self.session.state == "running":
+            self.session.pause()
+        else:
+            self.session.resume()
+
+    def step_run(self) -> None:
+        self.session.step()
+
+    def stop_run(self) -> None:
+        self.session.stop()
+
+    def _on_state(self, state: str) -> None:
+        self.status.set_state(state)
+        self._sync_actions()
+
+    def _on_messages(self, batch: list[engine.Message]) -> None:
+        for msg in batch:
+            if isinstance(msg, engine.Scalars):
+                self.plots.add(msg.tick, msg.values)
+                if "train/loss" in msg.values:
+                    self.progress.update(msg.tick, msg.wall, msg.values.get("tokens_per_s"))
+            elif isinstance(msg, engine.Event) and msg.kind == "checkpoint":
+                self.sample.set_run(self.session.run_dir, msg.detail.get("tick", msg.tick))
+            elif isinstance(msg, engine.Status) and msg.detail and msg.status != "running":
+                self._run_error = msg.detail
+                self.status.showMessage(f"{msg.status}: {msg.detail}")
+            elif isinstance(msg, engine.Log) and msg.level == "error":
+                self._run_error = msg.text.strip().splitlines()[-1]  # a traceback's last line
+                self.status.showMessage(self._run_error)
+        self.log.add_messages(batch)
+        self.plots.redraw()
+        self.status.show_progress(self.progress)
+
+    def _on_ended(self, status: str) -> None:
+        self.config.set_locked(False)
+        self._sync_actions()
+        if status in ("failed", "diverged"):
+            self.status.showMessage(f"run {status}: {self._run_error} (details in the Log)")
+        if self._close_when_ended:
+            self.close()
+
+    def _sync_actions(self) -> None:
+        a, state, active = self.commands, self.session.state, self.session.active
+        idle = not active
+        a.run.setEnabled(idle and self.config.is_valid)
+        a.pause.setEnabled(state in ("running", "pausing", "paused"))
+        a.pause.setText("Resume" if state in ("paused", "pausing") else "Pause")
+        a.stop.setEnabled(active and state != "stopping")
+        a.step.setEnabled(state == "paused")
+        a.save_spec.setEnabled(self.config.is_valid)
+        a.save_preset.setEnabled(self.config.is_valid)
+        for widget in (a.open_spec, a.presets_menu, a.recent_menu, self.start_page):
+            widget.setEnabled(idle)
+
+    def report_error(self, text: str) -> None:
+        self.log.add("error", text)
+        self.status.showMessage(text)
+
+    # --- look and persistence ---
+    def apply_theme(self, name: str) -> None:
+        theme = THEMES.get(name, THEMES[DEFAULT_THEME])
+        apply_palette(QApplication.instance(), theme)
+        self.plots.apply_theme(theme)
+        self.config.apply_theme(theme)
+        self.log.apply_theme(theme)
+        self.commands.themes[theme.name].setChecked(True)
+        self.settings.setValue(keys.THEME, theme.name)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value(keys.GEOMETRY)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value(keys.STATE)
+        if state is not None:
+            self.restoreState(state)
+        self.apply_theme(str(self.settings.value(keys.THEME, DEFAULT_THEME)))
+
+    def _save_settings(self) -> None:
+        self.settings.setValue(keys.GEOMETRY, self.saveGeometry())
+        self.settings.setValue(keys.STATE, self.saveState())
+        self.settings.sync()
+
+    def show_about(self) -> None:
+        show_info(self, "About Tickbench", ABOUT, "aboutDialog")
+
+    # --- closing ---
+    def closeEvent(self, event) -> None:
+        if self.session.active and not self._closing:
+            event.ignore()
+            ask_confirm(
+                self,
+                "Stop the run?",
+                "A run is in progress. Stop it and close the window?\n\n"
+                "A checkpoint is written first; the run folder stays readable and the run "
+                "can be resumed.",
+                "Stop and close",
+                self._stop_then_close,
+                "closeDialog",
+            )
+            return
+        self._save_settings()
+        self.session.shutdown()
+        self.tasks.shutdown()
+        super().closeEvent(event)
+
+    def _stop_then_close(self) -> None:
+        self._close_when_ended = True
+        self.session.stop()
+
+    def shutdown(self) -> None:
+        """Stop any run, wait for it and for background jobs, and close without asking."""
+        self._closing = True
+        self.session.shutdown()
+        self.tasks.shutdown()
+        self.close()
