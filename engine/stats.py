@@ -71,13 +71,13 @@ def subsample_tokens(x: torch.Tensor, max_tokens: int) -> torch.Tensor:
     return flat[::step]  # (ceil(n / step), C)
 
 
-def token_scale(var: torch.Tensor, mean: torch.Tensor, kind: str, eps: float) -> torch.Tensor:
-    """The per-token σ a norm of ``kind`` divides by, from the per-token (population) variance
-    and mean: LayerNorm sqrt(var + eps), RMSNorm sqrt(mean(x²) + eps) = sqrt(var + μ² + eps).
-    The same quantity ``Norm.calibrate`` averages into σ̄."""
-    if kind == "layernorm":
-        return (var + eps).sqrt()
-    return (var + mean * mean + eps).sqrt()
+def token_scale(x: torch.Tensor, norm_kind: str, eps: float) -> torch.Tensor:
+    """The per-token σ (...,) a norm of ``norm_kind`` divides ``x`` (..., C) by: LayerNorm
+    sqrt(var + eps) (population variance), RMSNorm sqrt(mean(x²) + eps). ``Norm.calibrate``
+    averages the same expression into σ̄."""
+    if norm_kind == "layernorm":
+        return (x.var(-1, unbiased=False) + eps).sqrt()
+    return (x.pow(2).mean(-1) + eps).sqrt()
 
 
 @functools.cache
@@ -89,7 +89,7 @@ def _inner_quantiles(device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def summary_row(
-    x: torch.Tensor, kind: str = "layernorm", eps: float = 1e-5, bins: int = BINS
+    x: torch.Tensor, norm_kind: str = "layernorm", eps: float = 1e-5, bins: int = BINS
 ) -> torch.Tensor:
     """Statistics of the token vectors ``x`` (n, C) as one float64 row on ``x``'s device (see
     ``SCALARS`` for the layout). Launches device work only: nothing is read back to the host."""
@@ -104,7 +104,7 @@ def summary_row(
 
     fine_bins = bins * FINE_PER_BIN
     index = ((values - lo) * (fine_bins / span)).long().clamp_(0, fine_bins - 1)  # (n·C,)
-    ones = torch.ones((), dtype=torch.float64, device=x.device).expand(n_values)
+    ones = torch.ones(n_values, dtype=torch.float64, device=x.device)
     fine = torch.zeros(fine_bins, dtype=torch.float64, device=x.device).index_add_(0, index, ones)
     counts = fine.view(bins, FINE_PER_BIN).sum(1)  # (bins,): the same [lo, lo + span] range
 
@@ -118,8 +118,8 @@ def summary_row(
     frac = ((ranks - below + 0.5) / in_bin.clamp(min=1)).clamp_(0, 1)
     inner = (lo + (b + frac) * (span / fine_bins)).clamp(vmin, vmax)
 
-    var, mu = torch.var_mean(xs, -1, correction=0)  # (n_tokens,) each
-    sigma = token_scale(var, mu, kind, eps)
+    mu = xs.mean(-1)  # (n_tokens,)
+    sigma = token_scale(xs, norm_kind, eps)  # (n_tokens,)
     abs_mu_std, abs_mu_mean = torch.std_mean(mu.abs(), correction=0)
     sigma_std, sigma_mean = torch.std_mean(sigma, correction=0)
     scalars = [lo, lo + span, abs_mu_mean, abs_mu_std, sigma_mean, sigma_std]
@@ -155,21 +155,20 @@ def parse_row(
 
 def summarize(
     x: torch.Tensor,
-    kind: str = "layernorm",
+    norm_kind: str = "layernorm",
     eps: float = 1e-5,
     *,
     bins: int = BINS,
     max_tokens: int = MAX_TOKENS,
     site: str = "",
-    which: str = "in",
+    kind: str = "in",
 ) -> SiteStats:
     """Statistics of ``x`` (..., T, C) on the host, as a capture records them (reads the result
     back, so it synchronises with the device: for tests and one-off use)."""
     xs = subsample_tokens(x, max_tokens)
-    row = summary_row(xs, kind, eps, bins).cpu().numpy()
-    return parse_row(
-        row, site=site, kind=which, tokens=xs.shape[0], strength=1.0, sigma_bar=float("nan")
-    )
+    row = summary_row(xs, norm_kind, eps, bins).cpu().numpy()
+    nan = float("nan")  # no norm: no strength, no σ̄
+    return parse_row(row, site=site, kind=kind, tokens=xs.shape[0], strength=nan, sigma_bar=nan)
 
 
 class StatsRecorder:

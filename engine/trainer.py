@@ -40,6 +40,7 @@ from engine.lora import apply_lora
 from engine.messages import Event, Log, Message, Scalars, Status
 from engine.model import build_model
 from engine.runs import NullWriter, RunRecord, RunWriter, default_runs_dir, new_run_dir
+from engine.stats import StatsRecorder
 from engine.steering import Steering, build_phase_tasks, diff_snapshots
 from engine.timeline import CompiledTimeline, compile_timeline
 
@@ -194,6 +195,8 @@ class _Trainer:
         apply_lora(self.model, t.lora)
         self.optimizer = make_optimizer(self.model, spec)
         self.steering = Steering(spec, self.timeline, self.model, self.optimizer, tasks)
+        # rank 0 alone records activation statistics (of its slice of the batch)
+        self.stats = StatsRecorder(self.model, t.stats_every if world.is_main else 0)
         self.batches = torch.Generator().manual_seed(spec.seed)
         self.net = self.model  # what the training forward goes through
         if world.distributed:
@@ -344,7 +347,8 @@ class _Trainer:
         batch = self.steering.task.batch("train", size * w.size, self.batches)
         if w.distributed:  # every rank draws the global batch and trains on its own slice
             batch = batch.rows(w.rank * size, (w.rank + 1) * size)
-        loss, _ = batch_loss(self.net, batch.to(self.device))
+        with self.stats.capture(t):  # forward hooks on stats ticks only, no sync on the others
+            loss, _ = batch_loss(self.net, batch.to(self.device))
         loss.backward()
         if calibrated:  # each rank measured σ̄ on its slice: agree on the global-batch mean
             average_([self.steering.norms[s].sigma_bar for s in calibrated], w)
@@ -365,7 +369,14 @@ class _Trainer:
                     "tokens_per_s": self.tokens_per_tick / elapsed,
                 },
             )
+            self._record_stats()
         return loss_value, stop
+
+    def _record_stats(self) -> None:
+        stats = self.stats.collect()  # None except on stats ticks; the device is idle by now
+        if stats is not None:
+            self.store.activation_stats(stats)
+            self.pump.post(stats)
 
     def _run(self) -> None:
         t_cfg = self.spec.train
