@@ -98,16 +98,46 @@ def main() -> None:
         help="alternating bare/engine rounds of --round-steps ticks for the ratio",
     )
     p.add_argument("--round-steps", type=int, default=300)
+    p.add_argument("--rounds-only", action="store_true", help="skip the two full-length runs")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for both loops (1 makes a loaded machine comparable)",
+    )
     args = p.parse_args()
     spec = load_spec(args.spec)
     if args.steps:
         spec = replace(spec, {"train.steps": args.steps})
+    if args.threads:
+        spec = replace(spec, {"train.threads": args.threads})
     build_task(spec.data, spec.model)  # warm the corpus cache so neither side pays for it
+    print(
+        f"# {spec.name}: {spec.train.steps} ticks, torch {torch.__version__}, "
+        f"{spec.train.threads or torch.get_num_threads()} threads, "
+        f"Python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         # one-time costs (allocator, oneDNN primitives) would otherwise land on whoever goes first
         bare_loop(replace(spec, {"train.steps": 20, "timeline.lr": []}))
-        bare = bare_loop(spec)
-        eng = engine_run(spec, Path(tmp))
+        if not args.rounds_only:
+            bare = bare_loop(spec)
+            eng = engine_run(spec, Path(tmp))
+            print("| loop | final val loss | wall time (s) | tokens/s |")
+            print("|---|---|---|---|")
+            for name, r in (
+                ("bare PyTorch", bare),
+                ("engine (thread, run store, checkpoints)", eng),
+            ):
+                print(
+                    f"| {name} | {r['val_loss']:.4f} | {r['wall_s']:.1f} | "
+                    f"{r['tokens_per_s']:,.0f} |"
+                )
+            print(
+                f"\nfull runs, engine / bare tokens/s: "
+                f"{eng['tokens_per_s'] / bare['tokens_per_s']:.3f}; "
+                f"identical val loss: {eng['val_loss'] == bare['val_loss']}"
+            )
         # Side by side in alternating rounds, so load from elsewhere hits both alike.
         short = replace(spec, {"train.steps": args.round_steps, "timeline.lr": []})
         ratios = []
@@ -117,24 +147,12 @@ def main() -> None:
             else:
                 b, e = bare_loop(short), engine_run(short, Path(tmp))
             ratios.append(e["tokens_per_s"] / b["tokens_per_s"])
-    print(
-        f"# {spec.name}: {spec.train.steps} ticks, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
-    )
-    print("| loop | final val loss | wall time (s) | tokens/s |")
-    print("|---|---|---|---|")
-    for name, r in (("bare PyTorch", bare), ("engine (thread, run store, checkpoints)", eng)):
-        print(f"| {name} | {r['val_loss']:.4f} | {r['wall_s']:.1f} | {r['tokens_per_s']:,.0f} |")
-    full = eng["tokens_per_s"] / bare["tokens_per_s"]
-    print(
-        f"\nfull runs, engine / bare tokens/s: {full:.3f}; "
-        f"identical val loss: {eng['val_loss'] == bare['val_loss']}"
-    )
-    print(
-        f"alternating rounds of {args.round_steps} ticks, engine / bare tokens/s: "
-        f"{', '.join(f'{r:.3f}' for r in ratios)}; median {statistics.median(ratios):.3f} "
-        "(target >= 0.95)"
-    )
+    if ratios:
+        print(
+            f"alternating rounds of {args.round_steps} ticks, engine / bare tokens/s: "
+            f"{', '.join(f'{r:.3f}' for r in ratios)}; median {statistics.median(ratios):.3f} "
+            "(target >= 0.95)"
+        )
 
 
 if __name__ == "__main__":

@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="take the screenshot when tick N is reached instead (then stop, if quitting)",
     )
     p.add_argument("--size", type=_size, metavar="WxH", help="window size, e.g. 1280x800")
+    p.add_argument(
+        "--show-dock",
+        metavar="NAME",
+        help="give the bottom dock area to one dock (timeline, log, runs, sample, diff) or to "
+        "none (the plots take the height): for screenshots",
+    )
     p.add_argument("--theme", choices=("dark", "light"), help="colour theme")
     p.add_argument(
         "--settings", type=Path, help="INI file for layout and recent files (default: yours)"

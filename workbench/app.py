@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDockWidget
 
 import engine
 from engine.config import replace
@@ -34,9 +35,25 @@ def make_window(args: argparse.Namespace) -> MainWindow | str:
         window.apply_theme(args.theme)
     if args.size:
         window.resize(*args.size)
+    if getattr(args, "show_dock", None):
+        show_dock(window, args.show_dock)
     if spec is not None:
         window.files.show_spec(spec, args.preset)
     return window
+
+
+def show_dock(window: MainWindow, name: str) -> None:
+    """Give the bottom dock area to dock ``<name>Dock`` alone (``none``: hide the area, so the
+    plots get the height). For screenshots at 1280x800, where every dock at once is cramped."""
+    bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+    docks = [d for d in window.findChildren(QDockWidget) if window.dockWidgetArea(d) == bottom]
+    chosen = None
+    for dock in docks:
+        dock.setVisible(dock.objectName() == f"{name}Dock")
+        chosen = dock if dock.objectName() == f"{name}Dock" else chosen
+    if chosen is not None:  # once the window is up: before that the layout has no room yet
+        share = int(window.height() * 0.55)  # most of what the centre can give up
+        QTimer.singleShot(0, lambda: window.resizeDocks([chosen], [share], Qt.Orientation.Vertical))
 
 
 def run_app(args: argparse.Namespace) -> int:

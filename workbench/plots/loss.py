@@ -37,6 +37,9 @@ class LossPanel(QWidget):
         self.smoothing_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("0.999") + 8)
         self.log_y = QCheckBox("Log y")
         self.log_y.setObjectName("logYCheck")
+        self.events_check = QCheckBox("Events", checked=True)
+        self.events_check.setObjectName("eventsCheck")
+        self.events_check.setToolTip("Phases and timeline events on every plot (this run's)")
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Smoothing"))
@@ -44,6 +47,7 @@ class LossPanel(QWidget):
         controls.addWidget(self.smoothing_label)
         controls.addSpacing(16)
         controls.addWidget(self.log_y)
+        controls.addWidget(self.events_check)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)

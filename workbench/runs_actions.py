@@ -1,0 +1,285 @@
+"""What the Runs dock does to the selected runs: resume, fork, rename, tag, delete, reveal the
+folder, open the spec in the editor, export.
+
+Every action that asks something opens a non-blocking dialog (``workbench.dialogs``) and acts in
+its callback; the methods that act (``resume``, ``fork``, ``rename``, ``set_tags``, ``delete``,
+``export_*``) can also be called directly, as the tests and scripts do. Runs resumed or forked
+here train in this process on the engine's own thread; the panel follows them through their
+store like any other run, and ``shutdown`` stops them cleanly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QAction, QDesktopServices
+from PySide6.QtWidgets import QFileDialog, QMenu
+
+import engine
+from engine import export_tensorboard as tensorboard
+from engine.fork import fork_run
+from engine.run_edit import delete_run, rename_run, set_tags
+from workbench.dialogs import ask_confirm, ask_save_path, ask_text
+from workbench.follow import LIVE
+from workbench.fork_dialog import ForkDialog
+from workbench.plots.export import export_plot
+from workbench.run_session import limit_threads
+from workbench.runs_export import write_scalars_csv
+
+RESUMABLE = ("stopped", "interrupted")
+JOIN_SECONDS = 60.0
+
+
+class RunsActions:
+    """The actions of one RunsPanel (``toolbar`` lists them for its buttons)."""
+
+    def __init__(self, panel):
+        self.panel = panel
+        self.handles: list[engine.RunHandle] = []
+
+        def action(name: str, text: str, tip: str, slot) -> QAction:
+            a = QAction(text, panel)
+            a.setObjectName(name)
+            a.setToolTip(tip)
+            a.triggered.connect(slot)
+            return a
+
+        self.resume_action = action(
+            "runsResumeAction", "Resume", "Continue a stopped or interrupted run", self.ask_resume
+        )
+        self.fork_action = action(
+            "runsForkAction", "Fork…", "New run from a checkpoint, with an edited spec",
+            self.ask_fork,
+        )  # fmt: skip
+        self.rename_action = action("runsRenameAction", "Rename…", "Rename", self.ask_rename)
+        self.tags_action = action("runsTagsAction", "Tags…", "Tag the runs", self.ask_tags)
+        self.delete_action = action(
+            "runsDeleteAction", "Delete…", "Delete the runs' folders", self.ask_delete
+        )
+        self.reveal_action = action(
+            "runsRevealAction", "Reveal", "Open the run folder", self.reveal
+        )
+        self.open_spec_action = action(
+            "runsOpenSpecAction", "Open spec", "Load the run's spec into the editor",
+            self.open_spec,
+        )  # fmt: skip
+        self.export_menu = QMenu("Export", panel)
+        self.export_menu.setObjectName("runsExportMenu")
+        self.export_csv_action = self.export_menu.addAction("Scalars as CSV…", self.ask_csv)
+        self.export_png_action = self.export_menu.addAction(
+            "Plot as PNG…", lambda: self.ask_image("PNG image (*.png)")
+        )
+        self.export_svg_action = self.export_menu.addAction(
+            "Plot as SVG…", lambda: self.ask_image("SVG image (*.svg)")
+        )
+        self.export_tb_action = self.export_menu.addAction(
+            "TensorBoard event files…", self.ask_tensorboard
+        )
+        if not tensorboard.HAS_TENSORBOARD:
+            self.export_tb_action.setEnabled(False)
+            self.export_tb_action.setText("TensorBoard (pip install tensorboard)")
+        self.export_action = self.export_menu.menuAction()
+        self.export_action.setObjectName("runsExportAction")
+        self.toolbar = [
+            self.resume_action,
+            self.fork_action,
+            self.rename_action,
+            self.tags_action,
+            self.delete_action,
+            self.reveal_action,
+            self.open_spec_action,
+            self.export_action,
+        ]
+
+    # --- state ---
+    def _rows(self):
+        rows = [self.panel.model.get(p) for p in self.panel.selected_paths()]
+        return [r for r in rows if r is not None]
+
+    def sync(self) -> None:
+        rows = self._rows()
+        one = rows[0] if len(rows) == 1 else None
+        has_ckpt = bool(one and engine.open_run(one.path).checkpoints())
+        self.resume_action.setEnabled(bool(one and one.summary.status in RESUMABLE and has_ckpt))
+        self.fork_action.setEnabled(has_ckpt)
+        for a in (self.rename_action, self.reveal_action, self.open_spec_action):
+            a.setEnabled(one is not None)
+        self.tags_action.setEnabled(bool(rows))
+        self.delete_action.setEnabled(
+            bool(rows) and all(r.summary.status not in LIVE for r in rows)
+        )
+        self.export_action.setEnabled(bool(rows))
+
+    def _say(self, text: str, level: str = "info") -> None:
+        self.panel.message.emit(level, text)
+
+    # --- resume and fork ---
+    def _started(self, handle: engine.RunHandle) -> None:
+        self.handles.append(handle)
+        self.panel.refresh_now(handle.run_dir)
+        self.panel.select([handle.run_dir])
+
+    def ask_resume(self) -> None:
+        rows = self._rows()
+        if rows:
+            self.resume(rows[0].path)
+
+    def resume(self, path: Path) -> engine.RunHandle | None:
+        """Continue the stopped or interrupted run at ``path`` from its last checkpoint."""
+        try:
+            handle = engine.resume_run(path)
+        except (engine.ConfigError, RuntimeError, OSError) as exc:
+            self._say(f"cannot resume {Path(path).name}: {exc}", "error")
+            return None
+        self._say(f"resumed {handle.run_dir} from tick {handle.tick}")
+        self._started(handle)
+        return handle
+
+    def ask_fork(self) -> None:
+        rows = self._rows()
+        if len(rows) == 1:
+            record = engine.open_run(rows[0].path)
+            dialog = ForkDialog(
+                self.panel, record, lambda ckpt, spec: self.fork(record.path, ckpt, spec)
+            )
+            dialog.open()
+
+    def fork(self, path: Path, checkpoint: Path | int | None, spec: engine.RunSpec):
+        """Fork the run at ``path`` from ``checkpoint`` into a new run training ``spec``.
+        Raises ConfigError when the spec cannot continue from it (the dialog shows it)."""
+        handle = fork_run(path, limit_threads(spec), checkpoint, self.panel.runs_dir)
+        self._say(f"forked {Path(path).name} at tick {handle.tick} into {handle.run_dir}")
+        self._started(handle)
+        return handle
+
+    def shutdown(self) -> None:
+        for handle in self.handles:
+            handle.stop()
+        for handle in self.handles:
+            handle.join(JOIN_SECONDS, delivered=False)
+        self.handles.clear()
+
+    # --- labels ---
+    def ask_rename(self) -> None:
+        rows = self._rows()
+        if len(rows) == 1:
+            path = rows[0].path
+            ask_text(
+                self.panel, "Rename run", "Name:", rows[0].name,
+                lambda name: self.rename(path, name), "renameDialog",
+            )  # fmt: skip
+
+    def rename(self, path: Path, name: str) -> None:
+        try:
+            rename_run(path, name)
+        except (ValueError, OSError) as exc:
+            self._say(f"cannot rename {path.name}: {exc}", "error")
+            return
+        self.panel.refresh_now(path)
+        self.panel.rename_shown(path, name.strip())
+
+    def ask_tags(self) -> None:
+        rows = self._rows()
+        if rows:
+            paths = [r.path for r in rows]
+            ask_text(
+                self.panel, "Tags", "Tags (comma-separated):", ", ".join(rows[0].tags),
+                lambda text: self.set_tags(paths, text.split(",")), "tagsDialog",
+            )  # fmt: skip
+
+    def set_tags(self, paths: list[Path], tags: list[str]) -> None:
+        for path in paths:
+            set_tags(path, tags)
+            self.panel.watcher.forget(path)
+        self.panel.poll()
+
+    def ask_delete(self) -> None:
+        rows = self._rows()
+        if rows:
+            names = "\n".join(f"  {r.name}  ({r.path.name})" for r in rows[:10])
+            more = f"\n  … and {len(rows) - 10} more" if len(rows) > 10 else ""
+            paths = [r.path for r in rows]
+            ask_confirm(
+                self.panel, "Delete runs?",
+                f"Delete {len(rows)} run folder(s) with their checkpoints and metrics?\n\n"
+                f"{names}{more}\n\nThis cannot be undone.",
+                "Delete", lambda: self.delete(paths), "deleteDialog",
+            )  # fmt: skip
+
+    def delete(self, paths: list[Path]) -> None:
+        self.panel.select([p for p in self.panel.selected_paths() if p not in paths])
+        for path in paths:
+            try:
+                delete_run(path)
+            except (RuntimeError, OSError) as exc:
+                self._say(f"not deleted: {exc}", "error")
+            else:
+                self._say(f"deleted {path}")
+        self.panel.poll()
+
+    # --- places ---
+    def reveal(self) -> None:
+        rows = self._rows()
+        if rows:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(rows[0].path)))
+
+    def open_spec(self) -> None:
+        rows = self._rows()
+        if rows:
+            self.panel.openSpecRequested.emit(rows[0].path / "spec.yaml")
+
+    # --- exports ---
+    def _named(self) -> list[tuple[str, Path]]:
+        return [(r.name, r.path) for r in self._rows()]
+
+    def ask_csv(self) -> None:
+        runs = self._named()
+        ask_save_path(
+            self.panel, "Export scalars", "CSV data (*.csv)",
+            lambda path: self.export_csv(runs, Path(path)), "exportDialog",
+        )  # fmt: skip
+
+    def export_csv(self, runs: list[tuple[str, Path]], path: Path) -> None:
+        n = write_scalars_csv(runs, path)
+        self._say(f"wrote {n} values of {len(runs)} run(s) to {path}")
+
+    def ask_image(self, name_filter: str) -> None:
+        ask_save_path(
+            self.panel, "Export plot", name_filter,
+            lambda path: self.export_image(Path(path)), "exportDialog",
+        )  # fmt: skip
+
+    def shown_plot(self):
+        """The overlay plot on screen (the loss plot when none is)."""
+        targets = self.panel.overlay.targets
+        visible = [t.plot for t in targets if t.plot.isVisible()]
+        return (visible or [t.plot for t in targets])[0]
+
+    def export_image(self, path: Path) -> None:
+        export_plot(self.shown_plot().getPlotItem(), path)
+        self._say(f"wrote {path}")
+
+    def ask_tensorboard(self) -> None:
+        dialog = QFileDialog(self.panel, "Export TensorBoard event files to a folder")
+        dialog.setObjectName("tensorboardDialog")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        paths = [r.path for r in self._rows()]
+        dialog.fileSelected.connect(lambda logdir: self.export_tensorboard(paths, Path(logdir)))
+        dialog.open()
+
+    def export_tensorboard(self, paths: list[Path], logdir: Path) -> None:
+        """Write the runs' event files under ``logdir`` off the GUI thread (tensorboard's import
+        alone takes seconds)."""
+
+        def done(out: list[Path]) -> None:
+            self._say(f"TensorBoard: {len(out)} run(s) in {logdir}: tensorboard --logdir {logdir}")
+
+        def failed(exc: Exception) -> None:
+            self._say(f"TensorBoard export failed: {exc}", "error")
+
+        job = lambda: tensorboard.export_tensorboard(paths, logdir)  # noqa: E731
+        if self.panel.tasks is None:
+            done(job())
+        else:
+            self.panel.tasks.submit(job, done, failed)

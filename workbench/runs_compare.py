@@ -1,0 +1,364 @@
+"""The selected runs overlaid on the live plots: a stable colour and a legend entry per run,
+x = tick, tokens or wall time, the loss plot's smoothing, and each run's timeline (phases and
+events) drawn in its colour.
+
+Plot items are made once per (plot, run, metric) and fed with ``setData`` when the run's store
+has new rows (``update``), so a frame costs the same however many points there are: the curves
+keep every point and draw them with peak downsampling, clipped to the view, as the live plots do.
+Curves of the window's own run (the plots' own items, always in ticks) are hidden while x is
+tokens or wall time, since they could not share that axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtGui import QColor
+
+import engine
+from workbench.follow import FollowedRun, Track
+from workbench.plots.smoothing import Ema
+
+# Tableau 10: distinct on dark and light backgrounds, and unlike the live curves' blue/orange
+PALETTE = (
+    "#5778a4",
+    "#e49444",
+    "#d1615d",
+    "#85b6b2",
+    "#6a9f58",
+    "#e7ca60",
+    "#a87c9f",
+    "#f1a2a9",
+    "#967662",
+    "#b8b0ac",
+)
+X_MODES = {"tick": "tick", "tokens": "tokens seen", "wall": "wall time (s since start)"}
+RAW_ALPHA = 60  # the raw curve under a smoothed one
+# Peak downsampling keeps each pixel column's min and max, so one sample per pixel draws the same
+# picture as pyqtgraph's default of five; with 1 px pens (a path, where wider pens draw segment by
+# segment) a pan over 10 runs x 20,000 ticks repaints in 26 ms instead of 88 (benchmarks/
+# compare_scale.py).
+DOWNSAMPLE_FACTOR = 1.0
+RAW_DOWNSAMPLE_FACTOR = 0.5  # the faint raw curve under a smoothed one: one sample per 2 px
+LINE_WIDTH = 1.0
+SHADE_ALPHA = 22  # phase shading: several runs' phases overlap and must stay readable
+SMOOTHING_DELAY_MS = 80  # re-smooth once a slider drag pauses, not at every step of it
+MAX_EDGES = 40  # per run and plot: repeating marks would hide the curves
+
+
+class ColorBook:
+    """Colours for runs. A run keeps the colour it first got for the life of the book (the
+    window's session): a new run gets the first palette colour that no shown run has, so the
+    runs compared at any time look as different as the palette allows."""
+
+    def __init__(self, palette: tuple[str, ...] = PALETTE):
+        self.palette = palette
+        self._of: dict[Path, int] = {}
+
+    def color(self, path: Path, shown: set[Path] = frozenset()) -> str:
+        if path not in self._of:
+            busy = [self._of[p] for p in shown if p in self._of]
+            self._of[path] = min(range(len(self.palette)), key=lambda i: (busy.count(i), i))
+        return self.palette[self._of[path]]
+
+
+@dataclass
+class Shown:
+    """A run in the overlay, with what mapping its ticks to x needs."""
+
+    run: FollowedRun
+    name: str
+    color: str
+    spec: engine.RunSpec
+    tokens_per_tick: float = 0.0
+    started: float | None = None
+    timeline: engine.CompiledTimeline | None = None
+
+    @classmethod
+    def of(cls, run: FollowedRun, name: str, color: str) -> Shown:
+        meta = run.record.meta
+        spec = run.record.spec  # read once: a run's spec never changes
+        try:
+            timeline = engine.compile_timeline(spec)
+        except engine.ConfigError:  # a spec this engine no longer reads: curves only
+            timeline = None
+        per_tick = meta.get("tokens_per_tick")
+        if per_tick is None and timeline is not None:
+            # the engine's own estimate (batch x context, exact for text) for the whole world
+            per_tick = timeline.units.tokens_per_tick * int(meta.get("world_size", 1))
+        return cls(run, name, color, spec, float(per_tick or 0), meta.get("started"), timeline)
+
+    def x_of(self, ticks: np.ndarray, mode: str, walls: np.ndarray | None = None) -> np.ndarray:
+        """x of ``ticks`` (with their wall times, for ``wall``) in ``mode``."""
+        if mode == "tokens":  # tokens seen once tick t has trained
+            return (ticks + 1) * self.tokens_per_tick
+        if mode == "wall":
+            start = self.started if self.started is not None else (walls[0] if len(walls) else 0)
+            return walls - start
+        return ticks
+
+    def x_at_ticks(self, ticks: np.ndarray, mode: str) -> np.ndarray:
+        """x of arbitrary ticks (timeline events); NaN where wall time is not known yet."""
+        if mode != "wall":
+            return self.x_of(ticks.astype(float), mode)
+        ref = self.run.tracks.get("train/loss")
+        if ref is None or not len(ref):
+            return np.full(len(ticks), np.nan)
+        walls = np.interp(ticks, ref.x, ref.wall, right=np.nan)
+        return self.x_of(ticks, mode, walls)
+
+
+@dataclass
+class Target:
+    """A plot the overlay draws on, and which metrics belong on it."""
+
+    plot: pg.PlotWidget
+    wants: Callable[[str], bool]
+    smoothed: bool = False
+    hidden: dict = field(default_factory=dict)  # the plot's own items hidden, with visibility
+
+
+@dataclass
+class _Curve:
+    main: pg.PlotDataItem
+    raw: pg.PlotDataItem | None = None  # faint raw values under a smoothed curve
+    ema: Ema | None = None
+
+
+def _pen(color: str, alpha: int = 255, width: float = LINE_WIDTH, style=Qt.PenStyle.SolidLine):
+    c = QColor(color)
+    c.setAlpha(alpha)
+    return pg.mkPen(c, width=width, style=style)
+
+
+def _timeline_marks(tl: engine.CompiledTimeline) -> list[tuple[int, str]]:
+    """(tick, label) of the events worth a line: norm events (one line per tick and action,
+    however many layers it touches; the engine's automatic calibrations left out) and notes."""
+    out: dict[int, list[str]] = {}
+    for e in tl.edges():
+        if e.kind == "norm" and not e.detail.get("auto"):
+            label = f"LN {e.detail['action']}"
+        elif e.kind == "mark" and e.detail.get("action") == "note":
+            label = e.label
+        else:
+            continue
+        labels = out.setdefault(e.tick, [])
+        if label not in labels:
+            labels.append(label)
+    return [(tick, ", ".join(labels)) for tick, labels in sorted(out.items())][:MAX_EDGES]
+
+
+class RunOverlay(QObject):
+    """Draws the ``Shown`` runs on every attached plot."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.targets: list[Target] = []
+        self.runs: dict[Path, Shown] = {}
+        self.x_mode = "tick"
+        self.smoothing = 0.0
+        self.timeline_visible = True
+        self._curves: dict[tuple[int, Path, str], _Curve] = {}
+        self._marks: dict[tuple[int, Path], list[pg.GraphicsObject]] = {}
+        self._smooth_timer = QTimer(self, singleShot=True, interval=SMOOTHING_DELAY_MS)
+        self._smooth_timer.timeout.connect(self._resmooth)
+
+    # --- set-up ---
+    def attach(self, plot: pg.PlotWidget, wants: Callable[[str], bool], smoothed=False) -> None:
+        self.targets.append(Target(plot, wants, smoothed))
+
+    def curves(self, plot: pg.PlotWidget) -> dict[tuple[Path, str], pg.PlotDataItem]:
+        """The overlay's curves on ``plot`` by (run folder, metric): one per run per metric."""
+        i = next(i for i, t in enumerate(self.targets) if t.plot is plot)
+        return {(p, m): c.main for (j, p, m), c in self._curves.items() if j == i}
+
+    def timeline_items(self, plot: pg.PlotWidget) -> dict[Path, list[pg.GraphicsObject]]:
+        i = next(i for i, t in enumerate(self.targets) if t.plot is plot)
+        return {p: items for (j, p), items in self._marks.items() if j == i}
+
+    # --- runs ---
+    def set_runs(self, shown: list[Shown]) -> None:
+        """Show exactly these runs (runs already shown keep their items)."""
+        wanted = {s.run.path: s for s in shown}
+        for path in [p for p in self.runs if p not in wanted]:
+            self._drop(path)
+        for path, s in wanted.items():
+            if path not in self.runs:
+                self.runs[path] = s
+                self.update(path, set(s.run.tracks))
+                self._draw_timeline(path)
+
+    def _drop(self, path: Path) -> None:
+        del self.runs[path]
+        for key in [k for k in self._curves if k[1] == path]:
+            curve = self._curves.pop(key)
+            plot = self.targets[key[0]].plot
+            for item in (curve.main, curve.raw):
+                if item is not None:
+                    plot.removeItem(item)
+        self._clear_timeline(path)
+
+    def update(self, path: Path, metrics: set[str]) -> None:
+        """Redraw ``metrics`` of the run at ``path`` (new rows arrived, or it was just added)."""
+        s = self.runs.get(path)
+        if s is None:
+            return
+        for i, target in enumerate(self.targets):
+            for metric in sorted(metrics):
+                track = s.run.tracks.get(metric)
+                if track is not None and target.wants(metric):
+                    self._draw(i, s, metric, track)
+        if self.x_mode == "wall" and "train/loss" in metrics:
+            self._draw_timeline(path)  # event positions follow the wall clock
+        self._hide_own_curves()
+
+    def _draw(self, i: int, s: Shown, metric: str, track: Track) -> None:
+        target = self.targets[i]
+        key = (i, s.run.path, metric)
+        curve = self._curves.get(key)
+        if curve is None:
+            curve = self._curves[key] = self._new_curve(target, s, metric)
+        x = s.x_of(track.x, self.x_mode, track.wall)
+        if curve.ema is not None:
+            if len(curve.ema.out) > len(track):  # the run was re-read from the start
+                curve.ema = Ema(self.smoothing)
+            curve.main.setData(x, curve.ema.update(track).y)
+            curve.raw.setData(x, track.y)
+        else:
+            curve.main.setData(x, track.y)
+
+    def _new_curve(self, target: Target, s: Shown, metric: str) -> _Curve:
+        plot = target.plot.getPlotItem()
+        first = not any(k[1] == s.run.path and self.targets[k[0]] is target for k in self._curves)
+        sparse = metric.startswith("val/")  # evaluations: a point every eval_every ticks
+        marks = dict(symbol="o", symbolSize=5, symbolPen=None, symbolBrush=QColor(s.color))
+
+        def item(pen, name=None, symbols=False, factor=DOWNSAMPLE_FACTOR):
+            made = plot.plot(name=name, pen=pen, **(marks if symbols else {}))
+            made.opts["autoDownsampleFactor"] = factor  # pyqtgraph has no setter for it
+            made.setDownsampling(auto=True, method="peak")
+            made.setClipToView(True)
+            return made
+
+        style = Qt.PenStyle.DashLine if sparse else Qt.PenStyle.SolidLine
+        main = item(_pen(s.color, style=style), s.name if first else None, sparse)
+        if not (target.smoothed and self.smoothing > 0):
+            return _Curve(main)
+        raw = item(_pen(s.color, RAW_ALPHA), factor=RAW_DOWNSAMPLE_FACTOR)
+        raw.setZValue(main.zValue() - 1)
+        return _Curve(main, raw, Ema(self.smoothing))
+
+    # --- x axis and smoothing ---
+    def set_x_mode(self, mode: str) -> None:
+        if mode not in X_MODES:
+            raise ValueError(f"x must be one of {', '.join(X_MODES)}; got {mode!r}")
+        self.x_mode = mode
+        for target in self.targets:
+            target.plot.getPlotItem().setLabel("bottom", X_MODES[mode])
+        self._redraw_all()
+
+    def set_smoothing(self, weight: float) -> None:
+        """Smoothing of the smoothed plots' curves (the loss plot's slider); applied after a
+        short pause so a slider drag re-smooths once."""
+        self.smoothing = weight
+        self._smooth_timer.start()
+
+    def _resmooth(self) -> None:
+        for key in [k for k in self._curves if self.targets[k[0]].smoothed]:
+            curve = self._curves.pop(key)
+            plot = self.targets[key[0]].plot
+            for item in (curve.main, curve.raw):
+                if item is not None:
+                    plot.removeItem(item)
+        self._redraw_all()
+
+    def _redraw_all(self) -> None:
+        for path, s in self.runs.items():
+            self.update(path, set(s.run.tracks))
+            self._draw_timeline(path)
+        self._hide_own_curves()
+
+    def _hide_own_curves(self) -> None:
+        """The plots' own (tick-based) curves are hidden unless x is the tick."""
+        ours = {id(c.main) for c in self._curves.values()}
+        ours |= {id(c.raw) for c in self._curves.values() if c.raw is not None}
+        for target in self.targets:
+            if self.x_mode == "tick":
+                for item, visible in target.hidden.items():
+                    item.setVisible(visible)
+                target.hidden.clear()
+                continue
+            for item in target.plot.getPlotItem().listDataItems():
+                if id(item) not in ours and item not in target.hidden:
+                    target.hidden[item] = item.isVisible()
+                    item.setVisible(False)
+
+    # --- timelines ---
+    def set_timeline_visible(self, on: bool) -> None:
+        self.timeline_visible = on
+        for path in self.runs:
+            self._draw_timeline(path)
+
+    def _clear_timeline(self, path: Path) -> None:
+        for key in [k for k in self._marks if k[1] == path]:
+            plot = self.targets[key[0]].plot
+            for item in self._marks.pop(key):
+                plot.removeItem(item)
+
+    def _draw_timeline(self, path: Path) -> None:
+        """Phases shaded (every other one) and labelled, norm events and note marks as dashed
+        lines, all in the run's colour; labels of different runs at different heights."""
+        self._clear_timeline(path)
+        s = self.runs[path]
+        tl = s.timeline
+        if tl is None or not self.timeline_visible:
+            return
+        row = list(self.runs).index(path)
+        edges = _timeline_marks(tl)
+        starts = np.array([p.start for p in tl.phases] + [tl.steps], dtype=float)
+        phase_x = s.x_at_ticks(starts, self.x_mode)
+        edge_x = s.x_at_ticks(np.array([tick for tick, _ in edges], dtype=float), self.x_mode)
+        label_opts = {"position": 0.93 - 0.08 * (row % 8), "color": s.color, "rotateAxis": (1, 0)}
+        # an event another shown run also has at the same place is labelled once: stacked
+        # copies of one label are unreadable
+        seen = {
+            (line.value(), line.label.format)
+            for (j, p), items in self._marks.items()
+            if j == 0 and p != path
+            for line in items
+            if getattr(line, "label", None) is not None  # pyqtgraph sets it only when labelled
+        }
+        for i, target in enumerate(self.targets):
+            items: list[pg.GraphicsObject] = []
+            for p, x0, x1 in zip(tl.phases, phase_x[:-1], phase_x[1:]):
+                if p.index % 2 and np.isfinite(x0):
+                    end = x1 if np.isfinite(x1) else x0
+                    shade = QColor(s.color)
+                    shade.setAlpha(SHADE_ALPHA)
+                    items.append(pg.LinearRegionItem((x0, end), movable=False, brush=shade))
+                    items[-1].lines[0].setPen(pg.mkPen(None))
+                    items[-1].lines[1].setPen(pg.mkPen(None))
+                if p.index > 0 and np.isfinite(x0):
+                    label = None if (x0, p.name) in seen else p.name
+                    items.append(self._line(x0, s.color, label, label_opts, solid=True))
+            for (_, text), x in zip(edges, edge_x):
+                if np.isfinite(x):
+                    label = None if (x, text) in seen else text
+                    items.append(self._line(x, s.color, label, label_opts))
+            for item in items:
+                item.setZValue(-5)  # under every curve
+                target.plot.addItem(item)
+            self._marks[(i, path)] = items
+
+    @staticmethod
+    def _line(x: float, color: str, label: str | None, opts: dict, solid: bool = False):
+        style = Qt.PenStyle.SolidLine if solid else Qt.PenStyle.DashLine
+        return pg.InfiniteLine(
+            pos=x, angle=90, movable=False, pen=_pen(color, 170, 1.0, style), label=label,
+            labelOpts=opts,
+        )  # fmt: skip

@@ -1,0 +1,234 @@
+"""The Runs table's data: one row per run folder, read from the run store, sortable by value.
+
+Each cell has its text (DisplayRole) and the value it sorts by (numbers as numbers, missing values
+last): ``RunsProxy`` sorts by those and filters on the text of every column. Rows are updated one
+at a time as the watcher reports changed folders.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QColor
+
+import engine
+from engine.run_edit import run_tags
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+COLUMNS = (
+    "name",
+    "status",
+    "preset",
+    "ticks",
+    "best val",
+    "last val",
+    "tok/s",
+    "started",
+    "duration",
+    "tags",
+)
+STATUS_COLORS = {  # read on both themes
+    "running": "#2fb67c",
+    "paused": "#e7ca60",
+    "finished": None,
+    "stopped": "#a0a4ab",
+    "diverged": "#e5484d",
+    "failed": "#e5484d",
+    "interrupted": "#ff8c1a",
+}
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """What the table shows of one run."""
+
+    path: Path
+    summary: engine.RunSummary
+    preset: str  # the spec's own name: what the run was made from, whatever it is called now
+    tags: tuple[str, ...]
+    forked_from: str | None  # the parent's folder name
+
+    @property
+    def name(self) -> str:
+        return self.summary.name
+
+    @property
+    def duration(self) -> float | None:
+        s = self.summary
+        if s.started is None:
+            return None
+        return max((s.updated or time.time()) - s.started, 0.0)
+
+
+def read_row(path: Path, presets: dict[Path, str]) -> RunRow | None:
+    """A row for the run folder ``path``, or None when it cannot be read (yet). ``presets``
+    caches spec names by folder: a run's spec never changes once written."""
+    try:
+        record = engine.open_run(path)
+        summary = record.summary()
+        meta = record.meta
+    except (sqlite3.Error, OSError, ValueError):
+        return None
+    if path not in presets:
+        try:
+            presets[path] = record.spec.name
+        except engine.ConfigError:  # spec.yaml not written yet (or hand-edited): ask again later
+            pass
+    parent = (meta.get("forked_from") or {}).get("run")
+    return RunRow(
+        path=path,
+        summary=summary,
+        preset=presets.get(path, ""),
+        tags=tuple(run_tags(meta)),
+        forked_from=Path(parent).name if parent else None,
+    )
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _loss(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def cells(row: RunRow) -> list[tuple[str, object]]:
+    """(text, sort value) of every column."""
+    s = row.summary
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started)) if s.started else ""
+    return [
+        (row.name, row.name.lower()),
+        (s.status, s.status),
+        (row.preset, row.preset.lower()),
+        (f"{s.ticks}/{s.steps}", s.ticks),
+        (_loss(s.best_val_loss), s.best_val_loss),
+        (_loss(s.last_val_loss), s.last_val_loss),
+        (f"{s.tokens_per_s:,.0f}" if s.tokens_per_s else "", s.tokens_per_s),
+        (started, s.started),
+        (format_duration(row.duration), row.duration),
+        (", ".join(row.tags), ", ".join(row.tags)),
+    ]
+
+
+class RunsTableModel(QAbstractTableModel):
+    """Rows of runs; ``colors`` gives a swatch to runs shown in the overlay."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[RunRow] = []
+        self._cells: list[list[tuple[str, object]]] = []
+        self.colors: dict[Path, str] = {}
+
+    # --- Qt model ---
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row, col = self._rows[index.row()], index.column()
+        text, value = self._cells[index.row()][col]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return text
+        if role == PATH_ROLE:
+            return str(row.path)
+        if role == Qt.ItemDataRole.DecorationRole and col == 0 and row.path in self.colors:
+            return QColor(self.colors[row.path])
+        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            color = STATUS_COLORS.get(row.summary.status)
+            return QColor(color) if color else None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            where = f"{row.summary.study}/{row.path.name}" if row.summary.study else row.path.name
+            fork = f"\nforked from {row.forked_from}" if row.forked_from else ""
+            return f"{where}{fork}"
+        if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= col <= 6:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def sort_key(self, row: int, column: int) -> tuple:
+        """What a cell sorts by: missing values after every present one (ascending)."""
+        value = self._cells[row][column][1]
+        return (value is None, value if value is not None else 0)
+
+    # --- rows ---
+    @property
+    def rows(self) -> list[RunRow]:
+        return list(self._rows)
+
+    def row_of(self, path: Path) -> int:
+        for i, row in enumerate(self._rows):
+            if row.path == path:
+                return i
+        return -1
+
+    def get(self, path: Path) -> RunRow | None:
+        i = self.row_of(path)
+        return self._rows[i] if i >= 0 else None
+
+    def put(self, row: RunRow) -> None:
+        """Add ``row``, or replace the row of the same folder in place."""
+        i = self.row_of(row.path)
+        if i < 0:
+            n = len(self._rows)
+            self.beginInsertRows(QModelIndex(), n, n)
+            self._rows.append(row)
+            self._cells.append(cells(row))
+            self.endInsertRows()
+        else:
+            self._rows[i] = row
+            self._cells[i] = cells(row)
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+
+    def remove(self, path: Path) -> None:
+        i = self.row_of(path)
+        if i >= 0:
+            self.beginRemoveRows(QModelIndex(), i, i)
+            del self._rows[i]
+            del self._cells[i]
+            self.endRemoveRows()
+
+    def set_colors(self, colors: dict[Path, str]) -> None:
+        self.colors = dict(colors)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0))
+
+
+class RunsProxy(QSortFilterProxyModel):
+    """Sorts by the model's values and keeps the rows whose text, in any column, contains the
+    filter (case-insensitive)."""
+
+    def __init__(self, model: RunsTableModel, parent=None):
+        super().__init__(parent)
+        self.setSourceModel(model)
+        self.setFilterKeyColumn(-1)
+        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setDynamicSortFilter(True)
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+        model = self.sourceModel()
+        return model.sort_key(left.row(), left.column()) < model.sort_key(
+            right.row(), right.column()
+        )

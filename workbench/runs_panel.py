@@ -1,0 +1,250 @@
+"""The Runs dock: every run in the runs directory, kept up to date, and the selection compared.
+
+- The table (``runsTable``) lists each run folder (``runs_model``), sortable by any column and
+  filtered by the text box (``runsFilter``). A timer polls the folder every ``POLL_MS``: only
+  runs whose store changed are read again (``follow``), so runs written by other processes (the
+  headless CLI, a torchrun job) appear and update as they train.
+- Selected runs are overlaid on the window's plots (``runs_compare``), their specs diffed in the
+  Diff dock (``diff_view``) and their activation histograms compared (``runs_distributions``).
+- The actions on the selection (resume, fork, rename, tag, delete, reveal, open the spec, export)
+  live in ``runs_actions``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+import engine
+from workbench.diff_view import SpecDiffView
+from workbench.follow import LIVE, FollowedRun, RunsDirWatcher
+from workbench.plots.loss import SLIDER_STEPS
+from workbench.runs_actions import RunsActions
+from workbench.runs_compare import X_MODES, ColorBook, RunOverlay, Shown
+from workbench.runs_distributions import DistributionCompare
+from workbench.runs_model import PATH_ROLE, RunsProxy, RunsTableModel, read_row
+
+POLL_MS = 500
+LIVE_RECHECK = 6  # polls between re-reading live runs' status: a writer that died leaves no trace
+STARTED_COLUMN = 7
+
+
+class RunsPanel(QWidget):
+    """The Runs dock's widget. ``attach`` connects it to a main window's plots and editor."""
+
+    selectionChanged = Signal(list)  # run folders selected, in table order
+    openSpecRequested = Signal(Path)
+    message = Signal(str, str)  # (level, text) for the log
+
+    def __init__(self, runs_dir: Path, tasks=None, parent: QWidget | None = None, poll_ms=POLL_MS):
+        super().__init__(parent)
+        self.setObjectName("runsPanel")
+        self.runs_dir = Path(runs_dir)
+        self.tasks = tasks
+        self.model = RunsTableModel(self)
+        self.proxy = RunsProxy(self.model, self)
+        self.watcher = RunsDirWatcher(self.runs_dir)
+        self.followed: dict[Path, FollowedRun] = {}
+        self.colors = ColorBook()
+        self.overlay = RunOverlay(self)
+        self.diff_view = SpecDiffView()
+        self.distributions = DistributionCompare()
+        self._presets: dict[Path, str] = {}
+        self._shown: dict[Path, Shown] = {}
+        self._polls = 0
+
+        self.filter = QLineEdit(objectName="runsFilter", placeholderText="Filter runs…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setMinimumWidth(120)
+        self.x_box = QComboBox(objectName="runsXMode")
+        for mode, label in X_MODES.items():
+            self.x_box.addItem(label.split(" (")[0], mode)
+        self.x_box.setToolTip("x axis of the overlaid curves")
+        self.timeline_check = QCheckBox("Timelines", objectName="runsTimeline", checked=True)
+        self.timeline_check.setToolTip("Show the selected runs' phases and events on the plots")
+        self.table = QTableView(objectName="runsTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(STARTED_COLUMN, Qt.SortOrder.DescendingOrder)  # newest first
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.actions = RunsActions(self)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.table.addActions(self.actions.toolbar)  # the same actions on a right-click
+
+        top = QHBoxLayout()
+        top.addWidget(self.filter, 1)
+        top.addWidget(QLabel("x"))
+        top.addWidget(self.x_box)
+        top.addWidget(self.timeline_check)
+        # a tool bar folds the buttons that do not fit into its » menu when the dock is narrow
+        bar = QToolBar(objectName="runsToolbar")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in self.actions.toolbar:
+            bar.addAction(action)
+            button = bar.widgetForAction(action)
+            button.setObjectName(action.objectName().replace("Action", "Button"))
+            if action.menu():
+                button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        top.addWidget(bar, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.x_box.currentIndexChanged.connect(lambda _: self.overlay.set_x_mode(self.x_mode))
+        self.timeline_check.toggled.connect(self.overlay.set_timeline_visible)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
+        self.timer = QTimer(self, interval=poll_ms)
+        self.timer.timeout.connect(self.poll)
+        self.poll()
+        self.table.resizeColumnsToContents()
+        self.timer.start()
+        app = QApplication.instance()
+        if app is not None:  # runs this panel resumed or forked stop cleanly with the app
+            app.aboutToQuit.connect(self.shutdown)
+
+    # --- the window ---
+    def attach(self, window) -> None:
+        """Overlay on ``window``'s plots with the loss plot's smoothing; open specs in its
+        editor; messages to its log; distribution compare as a centre tab."""
+        plots = window.plots
+        targets = (
+            (plots.loss.plot, lambda m: m in ("train/loss", "val/loss"), True),
+            (plots.lr, lambda m: m == "lr", False),
+            (plots.grad_norm, lambda m: m == "grad_norm", False),
+            (plots.tokens, lambda m: m == "tokens_per_s", False),
+            (plots.task, lambda m: m.startswith("val/") and m != "val/loss", False),
+        )
+        for plot, wants, smoothed in targets:
+            self.overlay.attach(plot, wants, smoothed)
+        slider = plots.loss.slider
+        slider.valueChanged.connect(lambda v: self.overlay.set_smoothing(v / SLIDER_STEPS))
+        self.overlay.set_smoothing(slider.value() / SLIDER_STEPS)
+        self.openSpecRequested.connect(window.files.load)
+        self.message.connect(window.log.add)
+        window.tabs.addTab(self.distributions, "Compare")
+
+    # --- polling ---
+    def poll(self) -> None:
+        """Read the runs whose store changed since the last poll; top up the selected ones."""
+        changed, gone = self.watcher.poll()
+        self._polls += 1
+        if self._polls % LIVE_RECHECK == 0:  # a live run whose writer died turns interrupted
+            changed += [r.path for r in self.model.rows if r.summary.status in LIVE]
+        for path in dict.fromkeys(changed):
+            row = read_row(path, self._presets)
+            if row is not None:
+                self.model.put(row)
+        for path in gone:
+            self.model.remove(path)
+            self._presets.pop(path, None)
+        if gone and any(p in self._shown for p in gone):
+            self._on_selection(force=True)
+        updated = set()
+        for path, run in self.followed.items():
+            try:
+                metrics = run.update()
+            except (sqlite3.Error, OSError):  # deleted since the watcher looked: next poll
+                continue
+            if metrics:
+                self.overlay.update(path, metrics)
+                updated.add(path)
+        if updated and self.distributions.isVisible():
+            self.distributions.reload(updated)
+
+    def refresh_now(self, path: Path) -> None:
+        """Re-read ``path`` at once (after this panel changed it)."""
+        self.watcher.forget(path)
+        self.poll()
+
+    # --- selection ---
+    @property
+    def x_mode(self) -> str:
+        return self.x_box.currentData()
+
+    def selected_paths(self) -> list[Path]:
+        """Selected run folders, in the table's order (the first is the diff's reference)."""
+        rows = sorted(self.table.selectionModel().selectedRows(), key=QModelIndex.row)
+        return [Path(index.data(PATH_ROLE)) for index in rows]
+
+    def select(self, paths: list[Path]) -> None:
+        """Select exactly these runs (those in the table)."""
+        selection = QItemSelection()
+        for path in paths:
+            i = self.model.row_of(Path(path))
+            if i >= 0:
+                index = self.proxy.mapFromSource(self.model.index(i, 0))
+                selection.select(index, index)
+        flags = QItemSelectionModel.SelectionFlag
+        # one change, so the overlay and the diff are built once, not once per run
+        self.table.selectionModel().select(selection, flags.ClearAndSelect | flags.Rows)
+
+    def _on_selection(self, force: bool = False) -> None:
+        paths = self.selected_paths()
+        # re-sorting after a row changed re-announces the same selection: nothing to redo
+        if paths == list(self._shown) and not force:
+            return
+        for path in [p for p in self.followed if p not in paths]:
+            del self.followed[path]
+            self._shown.pop(path, None)
+        for path in paths:
+            if path not in self.followed:
+                try:
+                    run = self.followed[path] = FollowedRun(path)
+                    run.update()
+                    row = self.model.get(path)
+                    name = row.name if row else path.name
+                    color = self.colors.color(path, set(self._shown))
+                    self._shown[path] = Shown.of(run, name, color)
+                except (FileNotFoundError, engine.ConfigError) as exc:
+                    self.followed.pop(path, None)
+                    self.message.emit("error", f"cannot show {path.name}: {exc}")
+        self._shown = {p: self._shown[p] for p in paths if p in self._shown}  # table order
+        shown = list(self._shown.values())
+        self.overlay.set_runs(shown)
+        colors = {s.run.path: s.color for s in shown}
+        if colors != self.model.colors:
+            self.model.set_colors(colors)
+            self.table.resizeColumnToContents(0)  # room for the colour swatches
+        self.diff_view.set_runs(
+            [s.name for s in shown], [s.color for s in shown], [s.spec for s in shown]
+        )
+        self.distributions.set_runs(shown)
+        self.actions.sync()
+        self.selectionChanged.emit([s.run.path for s in shown])
+
+    def rename_shown(self, path: Path, name: str) -> None:
+        """A run shown in the overlay was renamed: its legend and diff header follow."""
+        if path in self._shown:
+            self.overlay.set_runs([s for p, s in self._shown.items() if p != path])
+            self._shown[path].name = name
+            self._on_selection(force=True)
+
+    def shutdown(self) -> None:
+        """Stop the polling and every run this panel started, waiting for each to checkpoint."""
+        self.timer.stop()
+        self.actions.shutdown()
