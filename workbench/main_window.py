@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
 
 import engine
 from engine.messages import Stats
@@ -132,7 +140,11 @@ class MainWindow(QMainWindow):
         # Activations: a centre tab following the session's run; the plots' event overlay
         # draws the run's phases and events on it too
         self.activations = ActivationsView()
-        self.tabs.addTab(self.activations, "Activations")
+        scroller = QScrollArea()  # its three plots must not raise the window's minimum height
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setWidget(self.activations)
+        self.tabs.addTab(scroller, "Activations")
         self.plots.overlay.attach(self.activations.heat)
         self.plots.overlay.attach(self.activations.sigma)
         self.resizeDocks([self.config_dock], [CONFIG_WIDTH], Qt.Orientation.Horizontal)
