@@ -52,21 +52,38 @@ def main() -> None:
             last = max(val)
             if name == "pretrain-finetune":
                 first_ft = min(t for t in val if t >= int(0.75 * spec.train.steps))
-                rows.append((name, f"finetune-corpus val loss {val[first_ft]:.4f} at tick "
-                             f"{first_ft} -> {val[last]:.4f} at tick {last}", wall))
+                rows.append(
+                    (
+                        name,
+                        f"finetune-corpus val loss {val[first_ft]:.4f} at tick "
+                        f"{first_ft} -> {val[last]:.4f} at tick {last}",
+                        wall,
+                    )
+                )
                 continue
             control, cwall = train(without_norm_events(spec), runs)
             if name == "ln-warm-in":
                 mid = 399
-                rows.append((name, f"val loss {val[mid]:.4f} at tick {mid}, {val[last]:.4f} at "
-                             f"the end; LayerNorm throughout: {control[mid]:.4f}, "
-                             f"{control[last]:.4f}", wall + cwall))
+                rows.append(
+                    (
+                        name,
+                        f"val loss {val[mid]:.4f} at tick {mid}, {val[last]:.4f} at "
+                        f"the end; LayerNorm throughout: {control[mid]:.4f}, "
+                        f"{control[last]:.4f}",
+                        wall + cwall,
+                    )
+                )
             else:
                 before = int(0.5 * spec.train.steps) - 1
-                rows.append((name, f"val loss {val[before]:.4f} before removal (tick {before}), "
-                             f"{val[last]:.4f} at the end with no LayerNorm; keeping it: "
-                             f"{control[last]:.4f} (cost {val[last] - control[last]:+.4f})",
-                             wall + cwall))
+                rows.append(
+                    (
+                        name,
+                        f"val loss {val[before]:.4f} before removal (tick {before}), "
+                        f"{val[last]:.4f} at the end with no LayerNorm; keeping it: "
+                        f"{control[last]:.4f} (cost {val[last] - control[last]:+.4f})",
+                        wall + cwall,
+                    )
+                )
     print("| preset | measured | wall (s) |")
     print("|---|---|---|")
     for name, text, wall in rows:

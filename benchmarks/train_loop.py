@@ -27,14 +27,19 @@ from engine.data import build_task  # noqa: E402
 from engine.model import build_model  # noqa: E402
 from engine.runs import open_run  # noqa: E402
 from engine.timeline import compile_timeline  # noqa: E402
-from engine.trainer import batch_loss, make_optimizer, resolve_device, start_run  # noqa: E402
+from engine.trainer import (  # noqa: E402
+    DEFAULT_THREADS,
+    batch_loss,
+    make_optimizer,
+    resolve_device,
+    start_run,
+)
 
 
 def bare_loop(spec) -> dict:
     """The plainest loop that trains what the engine trains: nanoGPT's train.py, minus I/O."""
     t = spec.train
-    if t.threads:
-        torch.set_num_threads(t.threads)
+    torch.set_num_threads(t.threads or DEFAULT_THREADS)  # as the engine does
     device = resolve_device(t.device)
     task = build_task(spec.data, spec.model)
     tokens_per_tick = task.tokens_per_batch(t.batch_size)

@@ -24,7 +24,7 @@ from engine.distributed import World, close_world, init_world
 from engine.errors import ConfigError
 from engine.lora import merge_lora
 from engine.messages import Log, Message, Scalars, Status
-from engine.runs import default_runs_dir, list_runs, open_run
+from engine.runs import default_runs_dir, list_runs, mark_interrupted, open_run
 from engine.sample import load_model_from_run, sample_run
 from engine.study import Study, load_preset, run_study
 from engine.timeline import compile_timeline
@@ -124,10 +124,15 @@ def _wait(handle, world: World) -> int:
 
     def terminated(*_):
         # torchrun terminates the other ranks when one fails; say so, leave the folder resumable
-        why = " (under torchrun: another rank failed)" if world.distributed else ""
+        why = "another rank failed: " if world.distributed else ""
+        if world.is_main:
+            try:
+                mark_interrupted(handle.run_dir, handle.tick, f"{why}terminated by a signal")
+            except Exception:  # the process ends anyway; the dead writer reads interrupted
+                pass
         print(
-            f"error: terminated{why}; {handle.run_dir} stays interrupted and resumable: "
-            f"python -m engine resume {handle.run_dir}",
+            f"error: terminated ({why or 'signal'}); {handle.run_dir} stays interrupted and "
+            f"resumable: python -m engine resume {handle.run_dir}",
             file=sys.stderr,
             flush=True,
         )

@@ -206,6 +206,16 @@ class NullWriter:
     activation_stats = _nothing
 
 
+def mark_interrupted(run_dir: Path, tick: int, detail: str) -> None:
+    """Record ``interrupted`` from outside the training thread (a signal handler whose process
+    is about to end), on a connection of its own."""
+    writer = RunWriter(run_dir)
+    try:
+        writer.set_status("interrupted", tick, detail)
+    finally:
+        writer.close()
+
+
 @dataclass(frozen=True)
 class RunEvent:
     tick: int

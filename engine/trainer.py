@@ -45,6 +45,7 @@ from engine.steering import Steering, build_phase_tasks, diff_snapshots
 from engine.timeline import CompiledTimeline, compile_timeline
 
 Sink = Callable[[list[Message]], None]
+DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice for this machine, at import
 PUMP_SECONDS = 0.05
 
 
@@ -180,8 +181,9 @@ class _Trainer:
         self._stop = False
 
         t = spec.train
-        if t.threads:
-            torch.set_num_threads(t.threads)
+        # Always set it: the count is process-wide, and a run must not inherit the previous
+        # run's setting (float sums, hence losses, depend on it).
+        torch.set_num_threads(t.threads or DEFAULT_THREADS)
         self.device = resolve_device(t.device)
         if world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)

@@ -111,9 +111,20 @@ def test_timeline_inspector_prints_every_tick_and_one_tick_as_yaml():
     out = cli("timeline", "presets/ln-removal-finetune.yaml", "--csv").stdout
     rows = list(csv.reader(io.StringIO(out)))
     assert rows[0][:3] == ["tick", "phase", "lr"]
-    assert rows[0][3:] == [f"ln.{s}.strength" for s in
-                           ["0.attn", "0.mlp", "1.attn", "1.mlp", "2.attn", "2.mlp", "3.attn",
-                            "3.mlp", "final"]]
+    assert rows[0][3:] == [
+        f"ln.{s}.strength"
+        for s in [
+            "0.attn",
+            "0.mlp",
+            "1.attn",
+            "1.mlp",
+            "2.attn",
+            "2.mlp",
+            "3.attn",
+            "3.mlp",
+            "final",
+        ]
+    ]
     assert len(rows) == 1 + 1200 and rows[1][0] == "0" and rows[-1][0] == "1199"
     by_tick = {int(r[0]): r for r in rows[1:]}
     assert by_tick[599][1] == "pretrain" and by_tick[600][1] == "remove-ln"

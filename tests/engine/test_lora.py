@@ -47,8 +47,10 @@ def test_lora_finetune_moves_only_the_adapters_and_exports_merged(tmp_path):
     base = start_run(tiny_spec(train={"steps": 10}), tmp_path / "base")
     assert base.join(120) and base.status == "finished"
     lora = {"rank": 4, "alpha": 8.0, "targets": ["attn.q", "attn.kv"]}
-    run = start_run(tiny_spec(train={"steps": 10, "init_from": str(base.run_dir), "lora": lora}),
-                    tmp_path / "ft")
+    run = start_run(
+        tiny_spec(train={"steps": 10, "init_from": str(base.run_dir), "lora": lora}),
+        tmp_path / "ft",
+    )
     assert run.join(120) and run.status == "finished", run.error
     before = load_checkpoint(open_run(base.run_dir).checkpoints()[-1])["model"]
     after = load_checkpoint(open_run(run.run_dir).checkpoints()[-1])["model"]
@@ -63,8 +65,22 @@ def test_lora_finetune_moves_only_the_adapters_and_exports_merged(tmp_path):
     assert 0 < meta["trainable_params"] < meta["params"] / 10
 
     out = tmp_path / "merged.pt"
-    done = subprocess.run([sys.executable, "-m", "engine", "export", str(run.run_dir), "--format",
-                           "weights", "-o", str(out)], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "export",
+            str(run.run_dir),
+            "--format",
+            "weights",
+            "-o",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     merged = torch.load(out, weights_only=True)
     assert not any("lora" in k for k in merged)

@@ -12,8 +12,13 @@ MODEL = {"n_layer": 2, "n_head": 2, "d_model": 32, "d_ff": 64, "context": 16}
 
 
 def compiled(steps=100, model=None, **timeline):
-    spec = parse_spec({"model": {**MODEL, **(model or {})},
-                       "train": {"steps": steps, "lr": 1.0}, "timeline": timeline})
+    spec = parse_spec(
+        {
+            "model": {**MODEL, **(model or {})},
+            "train": {"steps": steps, "lr": 1.0},
+            "timeline": timeline,
+        }
+    )
     return compile_timeline(spec)
 
 
@@ -21,15 +26,24 @@ def test_site_names_match_the_built_model():
     from engine.config import ModelConfig
     from engine.model import build_model
 
-    for kw in ({}, {"arch": "encoder_decoder"}, {"norm_position": "post"}, {"norm": "rmsnorm"},
-               {"norm": "none"}):
+    for kw in (
+        {},
+        {"arch": "encoder_decoder"},
+        {"norm_position": "post"},
+        {"norm": "rmsnorm"},
+        {"norm": "none"},
+    ):
         cfg = ModelConfig(**{**MODEL, **kw})
         assert norm_site_names(cfg) == [n for n, _ in build_model(cfg, 11).norm_sites()]
 
 
 def test_set_and_linear_ramp_follow_the_lr_convention():
-    tl = compiled(layernorm=[{"at": 0, "action": "set", "strength": 0.0},
-                             {"at": 10, "action": "ramp", "to": 1.0, "over": 4}])
+    tl = compiled(
+        layernorm=[
+            {"at": 0, "action": "set", "strength": 0.0},
+            {"at": 10, "action": "ramp", "to": 1.0, "over": 4},
+        ]
+    )
     s = tl.strength_curve("0.attn")
     assert s[:10].tolist() == [0.0] * 10
     assert s[10:15].tolist() == [0.25, 0.5, 0.75, 1.0, 1.0]  # first tick one step in
@@ -37,9 +51,12 @@ def test_set_and_linear_ramp_follow_the_lr_convention():
 
 
 def test_cosine_ramp_and_ramp_from_the_value_in_force():
-    tl = compiled(layernorm=[{"at": 0, "action": "set", "strength": 0.2},
-                             {"at": 5, "action": "ramp", "to": 1.0, "over": 10,
-                              "shape": "cosine"}])
+    tl = compiled(
+        layernorm=[
+            {"at": 0, "action": "set", "strength": 0.2},
+            {"at": 5, "action": "ramp", "to": 1.0, "over": 10, "shape": "cosine"},
+        ]
+    )
     s = tl.strength_curve("1.mlp")
     for t in (5, 6, 14):
         u = (t - 5 + 1) / 10
@@ -55,10 +72,14 @@ def test_stagger_fires_layer_by_layer_then_the_final_norm():
 
 
 def test_selected_layers_freeze_eps_backend():
-    tl = compiled(layernorm=[{"at": 3, "action": "freeze", "layers": [1]},
-                             {"at": 6, "action": "unfreeze", "layers": [1]},
-                             {"at": 4, "action": "eps", "eps": 1e-3, "layers": "final"},
-                             {"at": 5, "action": "backend", "backend": "torch"}])
+    tl = compiled(
+        layernorm=[
+            {"at": 3, "action": "freeze", "layers": [1]},
+            {"at": 6, "action": "unfreeze", "layers": [1]},
+            {"at": 4, "action": "eps", "eps": 1e-3, "layers": "final"},
+            {"at": 5, "action": "backend", "backend": "torch"},
+        ]
+    )
     assert [tl.norm_state(t)["1.attn"][1] for t in (2, 3, 5, 6)] == [False, True, True, False]
     assert tl.norm_state(3)["0.attn"][1] is False
     assert tl.norm_state(3)["final"][2] == 1e-5 and tl.norm_state(4)["final"][2] == 1e-3
@@ -66,21 +87,37 @@ def test_selected_layers_freeze_eps_backend():
 
 
 def test_calibration_is_automatic_where_strength_first_drops():
-    tl = compiled(layernorm=[{"at": 40, "action": "ramp", "to": 0.0, "over": 10, "layers": [0]},
-                             {"at": 30, "action": "calibrate", "layers": [1]},
-                             {"at": 50, "action": "set", "strength": 0.5, "layers": [1]}])
+    tl = compiled(
+        layernorm=[
+            {"at": 40, "action": "ramp", "to": 0.0, "over": 10, "layers": [0]},
+            {"at": 30, "action": "calibrate", "layers": [1]},
+            {"at": 50, "action": "set", "strength": 0.5, "layers": [1]},
+        ]
+    )
     assert tl.calibrate_at(40) == ["0.attn", "0.mlp"]  # automatic
     assert tl.calibrate_at(30) == ["1.attn", "1.mlp"]  # explicit, and it counts for tick 50
     assert tl.calibrate_at(50) == []
 
 
 def test_phases_scale_lr_and_carry_frozen_patterns():
-    tl = compiled(phases=[{"name": "a", "start": 0},
-                          {"name": "b", "start": "25%", "freeze": ["embed", "blocks.0"],
-                           "lr_scale": 0.5, "weight_decay": 0.0},
-                          {"name": "c", "start": 60, "unfreeze": ["embed"]}])
-    assert [(p.name, p.start, p.end) for p in tl.phases] == [("a", 0, 25), ("b", 25, 60),
-                                                              ("c", 60, 100)]
+    tl = compiled(
+        phases=[
+            {"name": "a", "start": 0},
+            {
+                "name": "b",
+                "start": "25%",
+                "freeze": ["embed", "blocks.0"],
+                "lr_scale": 0.5,
+                "weight_decay": 0.0,
+            },
+            {"name": "c", "start": 60, "unfreeze": ["embed"]},
+        ]
+    )
+    assert [(p.name, p.start, p.end) for p in tl.phases] == [
+        ("a", 0, 25),
+        ("b", 25, 60),
+        ("c", 60, 100),
+    ]
     assert tl.lr_at(24) == 1.0 and tl.lr_at(25) == 0.5 and tl.lr_at(60) == 1.0
     assert tl.phases[1].frozen == ("blocks.0", "embed") and tl.phases[2].frozen == ("blocks.0",)
     assert [p.weight_decay for p in tl.phases] == [0.1, 0.0, 0.0]  # inherited
@@ -88,8 +125,9 @@ def test_phases_scale_lr_and_carry_frozen_patterns():
 
 
 def test_marks_at_and_every():
-    tl = compiled(marks=[{"at": 10, "action": "note", "text": "look"},
-                         {"every": 30, "action": "checkpoint"}])
+    tl = compiled(
+        marks=[{"at": 10, "action": "note", "text": "look"}, {"every": 30, "action": "checkpoint"}]
+    )
     assert [m.label for m in tl.marks_at(10)] == ["look"]
     assert [t for t in range(100) if tl.marks_at(t) and t != 10] == [29, 59, 89]
 
@@ -100,27 +138,47 @@ def test_marks_at_and_every():
         ({"layernorm": [{"action": "set"}]}, "timeline.layernorm[0].strength: the set event needs"),
         ({"layernorm": [{"action": "ramp", "to": 0.0}]}, "timeline.layernorm[0].over: the ramp"),
         ({"layernorm": [{"action": "eps"}]}, "timeline.layernorm[0].eps: the eps event needs eps"),
-        ({"layernorm": [{"action": "set", "strength": 1.5}]},
-         "timeline.layernorm[0].strength: must be <= 1.0, got 1.5"),
-        ({"layernorm": [{"action": "freeze", "layers": [0, 7]}]},
-         "timeline.layernorm[0].layers[1]: layer 7 does not exist (model.n_layer=2)"),
-        ({"layernorm": [{"action": "freeze", "layers": "middle"}]},
-         "timeline.layernorm[0].layers: must be one of all, final"),
-        ({"layernorm": [{"at": 90, "action": "freeze", "stagger": 5}]},
-         "timeline.layernorm[0].stagger: layer final would fire at tick 100, past the end"),
-        ({"layernorm": [{"at": 100, "action": "freeze"}]},
-         "timeline.layernorm[0].at: tick 100 is past the end of the run (train.steps=100)"),
+        (
+            {"layernorm": [{"action": "set", "strength": 1.5}]},
+            "timeline.layernorm[0].strength: must be <= 1.0, got 1.5",
+        ),
+        (
+            {"layernorm": [{"action": "freeze", "layers": [0, 7]}]},
+            "timeline.layernorm[0].layers[1]: layer 7 does not exist (model.n_layer=2)",
+        ),
+        (
+            {"layernorm": [{"action": "freeze", "layers": "middle"}]},
+            "timeline.layernorm[0].layers: must be one of all, final",
+        ),
+        (
+            {"layernorm": [{"at": 90, "action": "freeze", "stagger": 5}]},
+            "timeline.layernorm[0].stagger: layer final would fire at tick 100, past the end",
+        ),
+        (
+            {"layernorm": [{"at": 100, "action": "freeze"}]},
+            "timeline.layernorm[0].at: tick 100 is past the end of the run (train.steps=100)",
+        ),
         ({"layernorm": [{"action": "explode"}]}, "timeline.layernorm[0].action: must be one of"),
-        ({"phases": [{"name": "a", "start": 5}]},
-         "timeline.phases[0].start: the first phase starts at 0, got 5"),
-        ({"phases": [{"start": 0}, {"start": 50}, {"start": 40}]},
-         "timeline.phases[2].start: tick 40 is not after the previous phase (50)"),
-        ({"phases": [{"start": 0}, {"start": "150%"}]},
-         "timeline.phases[1].start: tick 150 is past the end of the run"),
-        ({"phases": [{"start": 0, "lr_scale": -1}]},
-         "timeline.phases[0].lr_scale: must be >= 0.0, got -1"),
-        ({"phases": [{"start": 0, "data": {"source": "nope"}}]},
-         "timeline.phases[0].data.source: must be one of"),
+        (
+            {"phases": [{"name": "a", "start": 5}]},
+            "timeline.phases[0].start: the first phase starts at 0, got 5",
+        ),
+        (
+            {"phases": [{"start": 0}, {"start": 50}, {"start": 40}]},
+            "timeline.phases[2].start: tick 40 is not after the previous phase (50)",
+        ),
+        (
+            {"phases": [{"start": 0}, {"start": "150%"}]},
+            "timeline.phases[1].start: tick 150 is past the end of the run",
+        ),
+        (
+            {"phases": [{"start": 0, "lr_scale": -1}]},
+            "timeline.phases[0].lr_scale: must be >= 0.0, got -1",
+        ),
+        (
+            {"phases": [{"start": 0, "data": {"source": "nope"}}]},
+            "timeline.phases[0].data.source: must be one of",
+        ),
         ({"marks": [{"action": "note"}]}, "timeline.marks[0]: a mark needs exactly one of"),
         ({"marks": [{"action": "eval", "at": 5, "every": 5}]}, "timeline.marks[0]: a mark needs"),
         ({"marks": [{"action": "eval", "at": "2000%"}]}, "timeline.marks[0].at: tick 2000"),
@@ -136,8 +194,9 @@ def test_norm_events_need_norms_and_post_ln_has_no_final():
     with pytest.raises(ConfigError, match=r"timeline.layernorm\[0\]: model.norm is none"):
         compiled(model={"norm": "none"}, layernorm=[{"action": "freeze"}])
     with pytest.raises(ConfigError, match="post-LN models have no final norm"):
-        compiled(model={"norm_position": "post"}, layernorm=[{"action": "freeze",
-                                                               "layers": "final"}])
+        compiled(
+            model={"norm_position": "post"}, layernorm=[{"action": "freeze", "layers": "final"}]
+        )
 
 
 def test_freeze_patterns():

@@ -145,10 +145,20 @@ def test_calibrate_sets_sigma_bar_to_the_mean_token_sigma():
 def test_backend_switch_mid_run_keeps_the_loss_curve(tmp_path):
     """Triton (here through its CPU interpreter) and torch norms train the same curve, and a
     `backend` event switching between them mid-run causes no jump."""
-    model = {"n_layer": 1, "d_model": 16, "n_head": 2, "d_ff": 32, "context": 8,
-             "norm_backend": "triton"}
-    switch = {"layernorm": [{"at": 4, "action": "backend", "backend": "torch"},
-                            {"at": 6, "action": "set", "strength": 0.5}]}
+    model = {
+        "n_layer": 1,
+        "d_model": 16,
+        "n_head": 2,
+        "d_ff": 32,
+        "context": 8,
+        "norm_backend": "triton",
+    }
+    switch = {
+        "layernorm": [
+            {"at": 4, "action": "backend", "backend": "torch"},
+            {"at": 6, "action": "set", "strength": 0.5},
+        ]
+    }
     train = {"steps": 8, "batch_size": 2, "eval_every": 0, "checkpoint_every": 0}
     mixed = open_run(finished(tiny_spec(model=model, train=train, timeline=switch), tmp_path))
     model["norm_backend"] = "torch"

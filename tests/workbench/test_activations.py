@@ -111,7 +111,6 @@ def test_density_image_places_every_capture_and_keeps_mass(finished_run):
     assert image.shape == (50, 7) and not image[:, 3].any() and image.max(0)[[0, 1, 2, 4]].all()
 
 
-
 def test_the_window_shows_the_running_runs_activations(make_main_window, qtbot):
     """The Activations tab of the main window follows the run the window trains."""
     from tests.engine.helpers import tiny_spec
