@@ -108,7 +108,8 @@ def test_a_run_written_by_another_process_appears_and_grows(qtbot, tmp_path, hea
     try:
         qtbot.waitUntil(lambda: panel.model.rowCount() == 1, timeout=WAIT_MS)
         path = panel.model.rows[0].path
-        assert panel.model.rows[0].name == "headless"
+        # the folder can be seen before its metadata is written; the row catches up on its own
+        qtbot.waitUntil(lambda: panel.model.rows[0].name == "headless", timeout=WAIT_MS)
         qtbot.waitUntil(lambda: panel.model.rows[0].summary.status == "running", timeout=WAIT_MS)
         panel.select([path])
 
