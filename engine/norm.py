@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from engine import kernels
+from engine.stats import token_scale
 
 NORM_KINDS = ("layernorm", "rmsnorm")
 NORM_BACKENDS = ("auto", "triton", "torch")
@@ -78,12 +79,7 @@ class Norm(nn.Module):
     def calibrate(self, x: torch.Tensor) -> None:
         """Set σ̄ to the mean over all tokens of ``x`` of the per-token σ this norm computes:
         sqrt(var(x) + eps) for LayerNorm, sqrt(mean(x²) + eps) for RMSNorm (fp32)."""
-        xf = x.detach().float()
-        if self.kind == "layernorm":
-            sigma = (xf.var(-1, unbiased=False) + self.eps).sqrt()
-        else:
-            sigma = (xf.pow(2).mean(-1) + self.eps).sqrt()
-        self.sigma_bar.copy_(sigma.mean())
+        self.sigma_bar.copy_(token_scale(x.detach().float(), self.kind, self.eps).mean())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.calibrate_next:  # set by the trainer for a timeline `calibrate` tick
