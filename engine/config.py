@@ -59,15 +59,34 @@ class ModelConfig:
     )
     bias: bool = spec_field(True, "biases in linear layers and norms")
     tie_weights: bool = spec_field(True, "share the token embedding with the output head")
+    head: Literal["lm", "classify"] = spec_field(
+        "lm",
+        "lm: next-token logits; classify: a linear classifier on the pooled final hidden state "
+        "(decoder only; for tasks with classes: brackets, csv)",
+    )
+    pooling: Literal["last", "mean"] = spec_field(
+        "last", "classify: read the last token's hidden state, or the mean over the tokens"
+    )
 
 
 @dataclass
 class DataConfig:
-    source: Literal["text", "copy", "reverse", "sort", "add", "modadd", "brackets"] = spec_field(
-        "text", "text corpus, or a built-in synthetic task"
+    source: Literal["text", "copy", "reverse", "sort", "add", "modadd", "brackets", "csv"] = (
+        spec_field("text", "text corpus, a built-in synthetic task, or a CSV of text,label rows")
     )
     path: str = spec_field(
-        "builtin:python-stdlib", "text source: builtin:python-stdlib or a path to a text file"
+        "builtin:python-stdlib",
+        "text: builtin:python-stdlib or a path to a text file; csv: a path to a text,label CSV",
+    )
+    objective: Literal["task", "lm"] = spec_field(
+        "task",
+        "task: the task's own targets; lm: next-token prediction on the task's inputs alone, "
+        "without labels or answers (pretraining)",
+    )
+    train_examples: int = spec_field(
+        0,
+        "train on a fixed pool of this many examples, the same for every seed (0 = all)",
+        min=0,
     )
     tokenizer: Literal["char"] = spec_field("char", "tokenizer")
     val_fraction: float = spec_field(
@@ -119,6 +138,9 @@ class TrainConfig:
     stats_every: int = spec_field(25, "ticks between activation-statistics captures", min=0)
     init_from: str | None = spec_field(
         None, "run folder or checkpoint whose weights start this run (a finetune)"
+    )
+    eval_train: bool = spec_field(
+        False, "also score eval_batches train batches at each eval (train/accuracy, ...)"
     )
     lora: LoRAConfig = spec_field(
         help="LoRA adapters instead of full finetuning", factory=LoRAConfig
@@ -354,6 +376,8 @@ def to_dict(obj: Any, compact: bool = False) -> Any:
 
 # --- cross-field rules ----------------------------------------------------------------------
 
+CLASSIFY_SOURCES = ("brackets", "csv")  # the data sources whose examples have class labels
+
 
 def validate(spec: RunSpec) -> RunSpec:
     """Rules that involve more than one field. Raises ConfigError; returns the spec."""
@@ -368,6 +392,22 @@ def validate(spec: RunSpec) -> RunSpec:
         )
     if d.source == "text" and not d.path:
         raise ConfigError("data.path", "a text source needs a path (or builtin:python-stdlib)")
+    if m.head == "classify" and m.arch != "decoder":
+        raise ConfigError("model.head", "a classification head sits on a decoder")
+    if m.head == "classify" and d.source not in CLASSIFY_SOURCES:
+        raise ConfigError(
+            "model.head",
+            f"a classification head needs a task with classes ({', '.join(CLASSIFY_SOURCES)}), "
+            f"not data.source={d.source}",
+        )
+    if d.source == "csv" and m.head != "classify":
+        raise ConfigError("model.head", "a csv of text,label rows needs model.head: classify")
+    if m.head == "classify" and d.objective == "lm":
+        raise ConfigError("data.objective", "lm pretraining needs model.head: lm")
+    if d.objective == "lm" and d.source in ("text", "csv"):
+        raise ConfigError("data.objective", f"lm applies to synthetic tasks, not {d.source}")
+    if d.objective == "lm" and m.arch != "decoder":
+        raise ConfigError("data.objective", "lm pretraining trains a decoder")
     if spec.train.device not in ("auto", "cpu", "cuda") and not spec.train.device.startswith(
         "cuda:"
     ):

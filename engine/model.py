@@ -136,8 +136,14 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     """Decoder-only or encoder-decoder Transformer returning logits of shape (B, T, vocab_size)."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int):
+    def __init__(
+        self, cfg: ModelConfig, vocab_size: int, n_classes: int = 0, pad_id: int | None = None
+    ):
         super().__init__()
+        if cfg.head == "classify" and (n_classes < 2 or cfg.arch != "decoder"):
+            raise ValueError(
+                f"a classification head needs a decoder and >= 2 classes, got {n_classes}"
+            )
         if cfg.d_model % cfg.n_head:
             raise ValueError(f"d_model={cfg.d_model} is not divisible by n_head={cfg.n_head}")
         if vocab_size < 1:
@@ -164,6 +170,12 @@ class Transformer(nn.Module):
         self.head = nn.Linear(cfg.d_model, vocab_size, bias=False)
         if cfg.tie_weights:
             self.head.weight = self.embed.weight
+        # A classifier on the pooled final hidden state; the LM head stays (a finetune loads it,
+        # tied to the embedding it costs nothing) but is unused.
+        self.classify = cfg.head == "classify"
+        self.pad_id = pad_id  # right padding of variable-length inputs; pooling skips it
+        if self.classify:
+            self.classifier = nn.Linear(cfg.d_model, n_classes)
 
         self.apply(self._init_weights)
         # GPT-2: scale the projections that write into the residual stream by 1/sqrt(number of
@@ -208,7 +220,8 @@ class Transformer(nn.Module):
         return self.ln_enc_final(h)
 
     def forward(self, x: torch.Tensor, src: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, T, vocab_size) for decoder tokens x (B, T) int64.
+        """Logits (B, T, vocab_size) for decoder tokens x (B, T) int64; with the classification
+        head, class logits (B, n_classes).
 
         ``src`` (B, S) int64 source tokens are required for encoder_decoder and must be None for
         decoder. Raises ValueError for a sequence longer than ``cfg.context``.
@@ -221,7 +234,23 @@ class Transformer(nn.Module):
         h = self._embed(x, "target" if self.encdec else "input")
         for block in self.blocks:
             h = block(h, memory)
-        return self.head(self.ln_final(h))  # (B, T, V)
+        h = self.ln_final(h)  # (B, T, C)
+        if self.classify:
+            return self.classifier(self.pool(h, x))  # (B, n_classes)
+        return self.head(h)  # (B, T, V)
+
+    def pool(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(B, C): the last real token's hidden state, or the mean over the real tokens.
+
+        Inputs are right-padded with ``pad_id``; attention is causal, so the real tokens never
+        see the padding and the result does not depend on how much of it there is.
+        """
+        real = torch.ones_like(x, dtype=torch.bool) if self.pad_id is None else x != self.pad_id
+        if self.cfg.pooling == "mean":
+            w = real.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+            return (h * w).sum(1) / w.sum(1).clamp(min=1)
+        last = (real.long().sum(1) - 1).clamp(min=0)  # (B,)
+        return h[torch.arange(h.size(0), device=h.device), last]
 
     def norm_sites(self) -> list[tuple[str, Norm]]:
         """Every Norm in execution order, named as the timeline and statistics address them.
@@ -250,10 +279,13 @@ class Transformer(nn.Module):
             norm.backend = backend
 
 
-def build_model(cfg: ModelConfig, vocab_size: int) -> Transformer:
+def build_model(
+    cfg: ModelConfig, vocab_size: int, n_classes: int = 0, pad_id: int | None = None
+) -> Transformer:
     """A freshly initialised Transformer for ``cfg`` with ``vocab_size`` tokens (on the CPU, or on
-    the device of an enclosing ``torch.device`` context)."""
-    return Transformer(cfg, vocab_size)
+    the device of an enclosing ``torch.device`` context); ``n_classes`` for a classification head,
+    whose pooling skips ``pad_id`` tokens."""
+    return Transformer(cfg, vocab_size, n_classes, pad_id)
 
 
 def count_params(cfg: ModelConfig, vocab_size: int) -> int:
@@ -261,8 +293,9 @@ def count_params(cfg: ModelConfig, vocab_size: int) -> int:
 
     The model is built on the meta device, so this is cheap enough to run on every keystroke.
     """
+    n_classes = 2 if cfg.head == "classify" else 0  # the head's size is the task's: a floor
     with torch.device("meta"):
-        model = Transformer(cfg, vocab_size)
+        model = Transformer(cfg, vocab_size, n_classes)
     return sum(p.numel() for p in model.parameters())
 
 

@@ -13,35 +13,56 @@ import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.config import RunSpec
-from engine.data import Task, TextTask, build_task
+from engine.data import Task, Vocab, build_task
+from engine.data.vocabulary import fit_vocab
 from engine.errors import ConfigError
 from engine.lora import is_adapter
+from engine.runs import open_run
 from engine.timeline import CompiledTimeline, Edge, Phase, matches
 
 
 def build_phase_tasks(spec: RunSpec, timeline: CompiledTimeline, first: Task) -> list[Task]:
     """One task per phase (shared when the data is the same), all in the run's vocabulary.
 
-    A text phase whose characters all occur in the run's vocabulary is re-encoded into it; any
-    other vocabulary change is a ConfigError (the embedding cannot change size mid-run).
+    The run's vocabulary is that of the run its weights start from (``train.init_from``, when it
+    is a run folder), else the first data's; characters a phase's text lacks there read as the
+    unknown token (see ``engine.data.vocabulary``). A synthetic task in other tokens, or a
+    change in the number of classes, is a ConfigError: the embedding and the head are fixed.
     """
-    tasks = [first]
+    tasks, fields = [first], ["data"]
     for phase in timeline.phases[1:]:
         prev = timeline.phases[phase.index - 1]
+        path = f"timeline.phases[{phase.index}].data"
         if phase.data == prev.data:
             tasks.append(tasks[-1])
+            fields.append(fields[-1])
             continue
-        path = f"timeline.phases[{phase.index}].data"
         try:
             task = build_task(phase.data, spec.model)
         except ConfigError as exc:
             raise ConfigError(f"{path}.{exc.path.removeprefix('data.')}", exc.reason) from None
-        if task.vocab != first.vocab:
-            if not isinstance(task, TextTask):
-                raise ConfigError(path, "its vocabulary differs from the run's first data")
-            task = task.reencoded(first.vocab, path)
+        if task.n_classes != first.n_classes:
+            raise ConfigError(
+                path, f"{task.n_classes} classes; the run's head has {first.n_classes}"
+            )
         tasks.append(task)
-    return tasks
+        fields.append(path)
+    base = base_vocab(timeline)
+    return fit_vocab(tasks, base, fields)
+
+
+def base_vocab(timeline: CompiledTimeline) -> Vocab | None:
+    """The vocabulary stored with the run the first phase's weights come from (None when they
+    do not come from a run folder)."""
+    source = timeline.phases[0].init_from
+    if not source:
+        return None
+    p = Path(source).expanduser()
+    run = p if p.is_dir() else p.parent.parent
+    if not (run / "spec.yaml").is_file():
+        return None  # a bare checkpoint file: the model section has to match on its own
+    stored = open_run(run).meta.get("vocab")
+    return Vocab.from_dict(stored) if stored else None
 
 
 def resolve_init_from(path: str, field: str) -> Path:
@@ -62,6 +83,13 @@ def _init_field(spec: RunSpec, index: int) -> str:
     if index < len(phases) and phases[index].init_from:
         return f"timeline.phases[{index}].init_from"
     return "train.init_from"
+
+
+VOCAB_ROWS = ("embed.weight", "head.weight")  # parameters with one row per token
+
+
+def _appended_rows(old: torch.Tensor, new: torch.Tensor) -> bool:
+    return old.dim() == 2 and old.shape[1] == new.shape[1] and 0 < len(old) < len(new)
 
 
 class Steering:
@@ -131,8 +159,10 @@ class Steering:
     def frozen_names(self, phase: Phase, norm_frozen: dict[str, bool]) -> frozenset[str]:
         """Parameters frozen by the phase's patterns or by a norm ``freeze`` event."""
         names = {n for n in self.params if any(matches(n, pat) for pat in phase.frozen)}
-        if self.lora:  # only the adapters train
-            names.update(n for n in self.params if not is_adapter(n))
+        if self.lora:  # only the adapters train (and a task head, new in this run)
+            names.update(
+                n for n in self.params if not (is_adapter(n) or n.startswith("classifier."))
+            )
         for site, frozen in norm_frozen.items():
             if frozen:
                 names.update(self.norm_params[site])
@@ -168,11 +198,18 @@ class Steering:
         return tl.edges_at(tick)
 
     def _load_weights(self, ckpt: Path, index: int) -> None:
-        """Load a checkpoint's model weights (adapters, absent from a base model, keep their
-        initial values)."""
+        """Load a checkpoint's model weights. Adapters and a classification head, absent from a
+        base model, keep their initial values; embedding rows of tokens appended to the base
+        vocabulary (unknown, padding) start as the mean of the base rows."""
         state = load_checkpoint(ckpt, map_location="cpu")["model"]
+        own = self.model.state_dict()
+        for key in VOCAB_ROWS:
+            if key in state and key in own and _appended_rows(state[key], own[key]):
+                old = state[key]
+                extra = old.mean(dim=0, keepdim=True).expand(len(own[key]) - len(old), -1)
+                state[key] = torch.cat([old, extra.to(old.dtype)])
         missing, unexpected = self.model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not is_adapter(k)]
+        missing = [k for k in missing if not (is_adapter(k) or k.startswith("classifier."))]
         if missing or unexpected:
             raise ConfigError(
                 self._init_fields[index],

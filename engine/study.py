@@ -13,6 +13,10 @@ overrides (dotted paths, the timeline included)::
 
 Running it trains every variant into one study folder (``<runs>/<study>-<time>/<variant>-...``)
 and prints their comparison.
+
+A variant can start from another variant's weights: ``train.init_from: variant:pretrain`` (or a
+phase's ``init_from``) names an earlier variant, which then finishes before this one starts, and
+is replaced by that run's folder (the spec stored with the run holds the real path).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import yaml
 from engine.config import RunSpec, parse_spec, replace, to_dict
 from engine.errors import ConfigError
 from engine.runs import RunSummary, new_run_dir, open_run
-from engine.trainer import Sink, start_run
+from engine.trainer import RunHandle, Sink, start_run
 
 _KEYS = {"study", "description", "parallel", "base", "variants"}
 
@@ -86,8 +90,45 @@ def parse_study(data: dict) -> Study:
             raise ConfigError(f"{path}.set", "a dotted field does not exist") from None
         except ConfigError as exc:
             raise ConfigError(f"{path}.set.{exc.path}", exc.reason) from None
+        for ref in variant_refs(spec):
+            if ref not in seen - {v["name"]}:
+                raise ConfigError(
+                    f"{path}.set",
+                    f"init_from {REF}{ref} names no earlier variant (a variant can start from "
+                    "the weights of one listed before it)",
+                )
         out.append((v["name"], spec))
     return Study(name, str(data.get("description", "")), parallel, base, out)
+
+
+REF = "variant:"  # init_from: variant:NAME -> the folder of this study's run of variant NAME
+
+
+def _init_fields(spec: RunSpec) -> dict[str, str | None]:
+    fields = {"train.init_from": spec.train.init_from}
+    for i, phase in enumerate(spec.timeline.phases):
+        fields[f"timeline.phases.{i}.init_from"] = phase.init_from
+    return fields
+
+
+def variant_refs(spec: RunSpec) -> set[str]:
+    """Names of the variants whose weights ``spec`` starts from (``init_from: variant:NAME``)."""
+    return {v.removeprefix(REF) for v in _init_fields(spec).values() if v and v.startswith(REF)}
+
+
+def resolve_refs(spec: RunSpec, folders: dict[str, Path]) -> RunSpec:
+    """``spec`` with every ``variant:NAME`` replaced by the folder of that variant's run."""
+    out = spec
+    for field, value in _init_fields(spec).items():
+        if value and value.startswith(REF):
+            if field == "train.init_from":
+                out = replace(out, {field: str(folders[value.removeprefix(REF)])})
+            else:  # a list item: edit the phase in a copy
+                i = int(field.split(".")[2])
+                phases = to_dict(out)["timeline"]["phases"]
+                phases[i]["init_from"] = str(folders[value.removeprefix(REF)])
+                out = replace(out, {"timeline.phases": phases})
+    return out
 
 
 def load_preset(path: str | Path) -> RunSpec | Study:
@@ -129,14 +170,24 @@ def run_study(
     folder = new_run_dir(Path(runs_dir), study.name)
     (folder / "study.yaml").write_text(dump_study(study), encoding="utf-8")
     pending = [(n, replace(s, overrides) if overrides else s) for n, s in study.variants]
-    running, done = [], []
+    running: dict[str, RunHandle] = {}
+    finished: dict[str, Path] = {}
     while pending or running:
+        # in list order; a variant waits for the variants whose weights it starts from
         while pending and len(running) < study.parallel:
-            name, spec = pending.pop(0)
+            name, spec = pending[0]
+            if not variant_refs(spec) <= set(finished):
+                break
+            pending.pop(0)
             sink: Sink | None = sink_for(name) if sink_for else None
-            running.append(start_run(spec, folder, sink))
-        for handle in list(running):
+            running[name] = start_run(resolve_refs(spec, finished), folder, sink)
+        for name, handle in list(running.items()):
             if handle.join(timeout=0.2):
-                running.remove(handle)
-                done.append(handle.run_dir)
-    return folder, [open_run(d).summary() for d in sorted(done)]
+                del running[name]
+                finished[name] = handle.run_dir
+                if handle.status != "finished" and any(name in variant_refs(s) for _, s in pending):
+                    raise RuntimeError(
+                        f"variant {name} ended {handle.status} ({handle.error or 'no error'}); "
+                        "the variants that start from its weights cannot run"
+                    )
+    return folder, [open_run(d).summary() for d in sorted(finished.values())]

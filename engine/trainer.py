@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from engine.config import RunSpec, load_spec, save_spec
 from engine.data import Batch, build_task
+from engine.data.vocabulary import unknown_report
 from engine.distributed import (
     SINGLE,
     World,
@@ -114,8 +115,11 @@ def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimiz
 
 
 def batch_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean cross-entropy over loss-bearing positions, logits (B, T, V))."""
+    """(mean cross-entropy over loss-bearing positions, logits (B, T, V)); for a
+    classification head, over the examples, with logits (B, n_classes)."""
     logits = model(batch.x, batch.src)
+    if logits.dim() == 2:
+        return F.cross_entropy(logits, batch.y), logits
     loss = F.cross_entropy(logits.flatten(0, 1), batch.y.flatten(), ignore_index=-1)
     return loss, logits
 
@@ -192,8 +196,10 @@ class _Trainer:
         self.timeline = compile_timeline(spec, first.tokens_in_split("train"), self.tokens_per_tick)
         check_backends(spec, self.timeline, self.device)
         tasks = build_phase_tasks(spec, self.timeline, first)
+        first = tasks[0]  # in the run's vocabulary (a finetune's is its base model's)
         torch.manual_seed(spec.seed)
-        self.model = build_model(spec.model, first.vocab_size).to(self.device)
+        self.model = build_model(spec.model, first.vocab_size, first.n_classes, first.pad_id)
+        self.model = self.model.to(self.device)
         apply_lora(self.model, t.lora)
         self.optimizer = make_optimizer(self.model, spec)
         self.steering = Steering(spec, self.timeline, self.model, self.optimizer, tasks)
@@ -231,8 +237,11 @@ class _Trainer:
                 lineage=self.steering.lineage(),
                 params=sum(p.numel() for p in self.model.parameters()),
                 trainable_params=self.steering.trainable_params(0),
+                unknown_chars=unknown_report(tasks),
             )
         self.pump = _Pump(sink if world.is_main else None)
+        for line in unknown_report(tasks):
+            self._log("warning", line)
         self.thread = threading.Thread(target=self._run, name="engine-train", daemon=True)
 
     # --- control, called from any thread ---
@@ -322,21 +331,29 @@ class _Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Validation loss (and task metrics) on the same ``eval_batches`` batches every time."""
-        t = self.spec.train
+        """Validation loss and task metrics on the same ``eval_batches`` batches every time
+        (``val/...``); with ``train.eval_train`` the same on train batches (``train/...``, the
+        loss as ``train/eval_loss``: ``train/loss`` is the per-tick training loss)."""
         self.model.eval()
-        gen = torch.Generator().manual_seed(self.spec.seed + 1)
+        out = self._score("val", "loss")
+        if self.spec.train.eval_train:
+            out.update(self._score("train", "eval_loss"))
+        self.model.train()
+        return out
+
+    def _score(self, split: str, loss_name: str) -> dict[str, float]:
+        t = self.spec.train
+        gen = torch.Generator().manual_seed(self.spec.seed + (1 if split == "val" else 2))
         total = 0.0
         task = self.steering.task
         metrics = task.new_metrics()
         for _ in range(t.eval_batches):
-            batch = task.batch("val", t.batch_size, gen).to(self.device)
+            batch = task.batch(split, t.batch_size, gen).to(self.device)
             loss, logits = batch_loss(self.model, batch)
             total += loss.item()
             metrics.update(logits, batch)
-        self.model.train()
-        out = {"val/loss": total / t.eval_batches}
-        out.update({f"val/{k}": v for k, v in metrics.result().items()})
+        out = {f"{split}/{loss_name}": total / t.eval_batches}
+        out.update({f"{split}/{k}": v for k, v in metrics.result().items()})
         return out
 
     def _train_tick(self, t: int, calibrated: list[str]) -> tuple[float, bool]:

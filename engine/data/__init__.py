@@ -6,9 +6,12 @@
 - ``source: text``: character-level LM on ``builtin:python-stdlib`` or a UTF-8 file (text.py).
 - ``copy``, ``reverse``, ``sort``, ``add``, ``modadd``: seq2seq tasks (tasks.py).
 - ``brackets``: balanced-brackets classification (brackets.py).
+- ``csv``: a user's ``text,label`` CSV, classified by characters (labelled.py).
+
+A finetune reads its data in its base model's vocabulary (vocabulary.py).
 
 Metrics (metrics.py): none for LM; exact match and token accuracy for seq2seq; accuracy,
-precision, recall, F1 and a confusion matrix for classification.
+macro precision, recall and F1 and a confusion matrix for classification.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from engine.config import DataConfig, ModelConfig
 from engine.data.base import IGNORE, Batch, Metrics, Task, Vocab
 from engine.data.brackets import BracketsTask
+from engine.data.labelled import CsvTask
 from engine.data.metrics import ClassifyMetrics, LMMetrics, Seq2SeqMetrics
 from engine.data.tasks import (
     AddTask,
@@ -35,6 +39,7 @@ _TASKS = {
     "add": AddTask,
     "modadd": ModAddTask,
     "brackets": BracketsTask,
+    "csv": CsvTask,
 }
 
 
@@ -62,6 +67,7 @@ __all__ = [
     "STDLIB_CORPUS",
     "Batch",
     "BracketsTask",
+    "CsvTask",
     "ClassifyMetrics",
     "LMMetrics",
     "Metrics",

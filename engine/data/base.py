@@ -23,7 +23,8 @@ class Batch:
     """One step's tokens. All tensors are int64.
 
     ``x`` (B, T): decoder input; ``y`` (B, T): the target for each position of ``x``, ``IGNORE``
-    (-1) where no loss is taken; ``src`` (B, S): encoder input (encoder_decoder layouts only).
+    (-1) where no loss is taken, or (B,) class indices for a classification head; ``src`` (B, S):
+    encoder input (encoder_decoder layouts only).
     """
 
     x: torch.Tensor
@@ -146,6 +147,8 @@ class Task:
     info: dict
     x_len: int
     src_len: int | None = None
+    n_classes: int = 0  # > 0: batches carry class indices, y (B,), for a classification head
+    pad_id: int | None = None  # the padding token of variable-length inputs (right-padded)
 
     @property
     def vocab_size(self) -> int:

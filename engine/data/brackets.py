@@ -6,7 +6,8 @@ balanced strings; unbalanced ones are near misses made from balanced strings by 
 two neighbours, swap any two, change one bracket's type, or flip one bracket's direction), kept
 only if the edit really unbalanced them.
 Three of the four edits keep the count of opening and closing brackets, so counting is not
-enough. The label is the target token "Y" (balanced, the positive class) or "N".
+enough. With the language-model head, the label is the target token "Y" (balanced) or "N"; with a
+classification head it is the class index (0 unbalanced, 1 balanced).
 
 Token ids: type t opens with id 2t and closes with 2t+1.
 """
@@ -19,11 +20,12 @@ import torch
 
 from engine.config import DataConfig, ModelConfig
 from engine.data.base import Metrics, rand, randint
-from engine.data.metrics import ClassifyMetrics
+from engine.data.metrics import ClassifyMetrics, LMMetrics
 from engine.data.tasks import BOS, SEP, HashSplitTask, all_sequences, is_val, share
 from engine.errors import ConfigError
 
 BRACKETS = "()[]{}<>"
+CLASSES = ("unbalanced", "balanced")  # class indices 0 and 1 (the label tokens "N" and "Y")
 
 
 def _pair_order(dirs: torch.Tensor) -> torch.Tensor:
@@ -117,7 +119,11 @@ def all_near_misses(ids: torch.Tensor, types: int) -> torch.Tensor:
 
 
 class BracketsTask(HashSplitTask):
-    """Classification of bracket strings (see module doc); kind "classify"."""
+    """Classification of bracket strings (see module doc); kind "classify".
+
+    With ``model.head: classify`` x is ``[BOS] + brackets`` and y the class index (0 unbalanced,
+    1 balanced); with ``data.objective: lm`` x is the same and y the next token (no labels).
+    """
 
     kind = "classify"
 
@@ -132,6 +138,10 @@ class BracketsTask(HashSplitTask):
         super().__init__("brackets", tokens, SEP, n, 1, data, model)
         self.negative_id, self.positive_id = self.vocab.id("N"), self.vocab.id("Y")
         self.info["bracket_types"] = self.types
+        if self.objective != "lm":
+            self.kind = "classify"
+            self.info["classes"] = list(CLASSES)
+            self.n_classes = len(CLASSES) if self.head == "classify" else 0
         self._setup_split()
         self._check_classes()
 
@@ -199,5 +209,12 @@ class BracketsTask(HashSplitTask):
         label = torch.where(is_balanced(inputs), self.positive_id, self.negative_id)
         return label[:, None]
 
+    def _classes(self, inputs):
+        return is_balanced(inputs).long()  # 0 unbalanced, 1 balanced: the order of CLASSES
+
     def new_metrics(self) -> Metrics:
-        return ClassifyMetrics(self.negative_id, self.positive_id)
+        if self.objective == "lm":
+            return LMMetrics()
+        if self.head == "classify":
+            return ClassifyMetrics(list(CLASSES))
+        return ClassifyMetrics(list(CLASSES), [self.negative_id, self.positive_id])

@@ -57,40 +57,72 @@ class Seq2SeqMetrics(Metrics):
 
 
 class ClassifyMetrics(Metrics):
-    """Binary classification read from the loss-bearing position(s) of each sequence.
+    """Classification over ``classes``: accuracy, macro precision / recall / F1 and a confusion
+    matrix.
 
-    The prediction is the argmax over the two label tokens only (a tie counts as negative).
-    ``positive_id`` is the positive class ("Y" = balanced for brackets).
+    Two ways to read a prediction: with ``label_ids`` (a language-model head that answers with a
+    token, e.g. brackets' "N"/"Y") the logits are (B, T, V) and the prediction at each
+    loss-bearing position is the argmax over those tokens only; without, the logits are (B, C)
+    from a classification head and ``batch.y`` (B,) holds class indices. A tie goes to the lower
+    class index.
+
+    Macro averages weigh every class equally (scikit-learn's ``average="macro"``); a class with
+    no predicted (or no true) examples has precision (or recall) 0, as ``zero_division=0``.
     """
 
-    def __init__(self, negative_id: int, positive_id: int):
-        self.negative_id, self.positive_id = negative_id, positive_id
-        self.tn = self.fp = self.fn = self.tp = 0
+    def __init__(self, classes: list[str], label_ids: list[int] | None = None):
+        if len(classes) < 2:
+            raise ValueError(f"classification needs at least two classes, got {classes!r}")
+        if label_ids is not None and len(label_ids) != len(classes):
+            raise ValueError("label_ids needs one token id per class")
+        self.classes = list(classes)
+        self.label_ids = None if label_ids is None else torch.tensor(label_ids)
+        self.matrix = torch.zeros(len(classes), len(classes), dtype=torch.long)
 
     def update(self, logits: torch.Tensor, batch: Batch) -> None:
-        mask = _check(logits, batch)
-        scores = logits[mask]  # (N, V), one row per labelled position
-        truth = batch.y[mask]
-        if not bool(((truth == self.positive_id) | (truth == self.negative_id)).all()):
-            raise ValueError("a classification target is not one of the two label tokens")
-        pred = scores[:, self.positive_id] > scores[:, self.negative_id]
-        true = truth == self.positive_id
-        self.tp += int((pred & true).sum())
-        self.fp += int((pred & ~true).sum())
-        self.fn += int((~pred & true).sum())
-        self.tn += int((~pred & ~true).sum())
+        n = len(self.classes)
+        if self.label_ids is not None:
+            mask = _check(logits, batch)
+            ids = self.label_ids.to(logits.device)
+            scores = logits[mask][:, ids]  # (N, C): one row per labelled position
+            hits = batch.y[mask][:, None] == ids  # (N, C)
+            if not bool(hits.any(dim=1).all()):
+                raise ValueError("a classification target is not one of the label tokens")
+            truth = hits.int().argmax(dim=1)
+        else:
+            if logits.dim() != 2 or logits.shape != (batch.y.shape[0], n):
+                raise ValueError(
+                    f"logits of shape {tuple(logits.shape)} do not match {batch.y.shape[0]} "
+                    f"labels of {n} classes"
+                )
+            scores, truth = logits, batch.y
+            if bool(((truth < 0) | (truth >= n)).any()):
+                raise ValueError(f"a label is outside the classes 0..{n - 1}")
+        pred = scores.argmax(dim=1)
+        cells = torch.bincount((truth * n + pred).cpu(), minlength=n * n)
+        self.matrix += cells.view(n, n)
 
     def confusion(self) -> list[list[int]]:
-        """[[tn, fp], [fn, tp]]: rows are the true class, columns the predicted class, negative
-        first (scikit-learn's order for labels [negative, positive])."""
-        return [[self.tn, self.fp], [self.fn, self.tp]]
+        """Counts [true][predicted] in class order (scikit-learn's ``confusion_matrix``)."""
+        return self.matrix.tolist()
 
     def result(self) -> dict[str, float]:
-        precision = _ratio(self.tp, self.tp + self.fp)
-        recall = _ratio(self.tp, self.tp + self.fn)
-        return {
-            "accuracy": _ratio(self.tp + self.tn, self.tp + self.tn + self.fp + self.fn),
-            "precision": precision,
-            "recall": recall,
-            "f1": _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn),  # = 2PR / (P + R)
+        m = self.matrix.tolist()
+        n = len(m)
+        total = sum(map(sum, m))
+        tp = [m[i][i] for i in range(n)]
+        predicted = [sum(m[r][c] for r in range(n)) for c in range(n)]
+        actual = [sum(row) for row in m]
+        precision = [_ratio(tp[c], predicted[c]) for c in range(n)]
+        recall = [_ratio(tp[c], actual[c]) for c in range(n)]
+        f1 = [_ratio(2 * tp[c], predicted[c] + actual[c]) for c in range(n)]  # = 2PR / (P + R)
+        out = {
+            "accuracy": _ratio(sum(tp), total),
+            "precision": sum(precision) / n,
+            "recall": sum(recall) / n,
+            "f1": sum(f1) / n,
         }
+        for i in range(n):
+            for j in range(n):
+                out[f"confusion/{i}/{j}"] = float(m[i][j])
+        return out

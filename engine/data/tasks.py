@@ -33,7 +33,7 @@ from engine.data.base import (
     check_split,
     randint,
 )
-from engine.data.metrics import Seq2SeqMetrics
+from engine.data.metrics import LMMetrics, Seq2SeqMetrics
 from engine.errors import ConfigError
 
 # Symbols for copy/reverse/sort, in id order (sort means ascending id). 64 = DataConfig.vocab max.
@@ -44,6 +44,7 @@ ENUMERATE_MAX = 1 << 16  # input spaces up to this size are enumerated to check 
 MIN_HELD_FRACTION = 0.001  # rejection sampling of the smaller split must accept often enough
 _CELLS_PER_ROUND = 1 << 22  # candidate tokens drawn per rejection round (bounds memory, ~32 MB)
 _MAX_ROUNDS = 100_000  # unreachable once the build-time checks pass; a guard against a hang
+POOL_SEED = 20_231  # the generator seed of a data.train_examples pool (not the run's seed)
 TOKENS_CAP = 1 << 62  # tokens_in_split for astronomically large input spaces ("unbounded")
 
 # 64-bit FNV-1a over token ids, then the splitmix64 finaliser for avalanche. numpy uint64 array
@@ -111,7 +112,18 @@ class SyntheticTask(Task):
         self.sep_id, self.bos_id = self.vocab.id(sep), self.vocab.id(BOS)
         self.val_fraction = data.val_fraction
         what = f"{name} with seq_len={data.seq_len}" if length_field == "data.seq_len" else name
-        if self.layout == "decoder":
+        self.objective, self.head = data.objective, model.head
+        self.train_examples = data.train_examples
+        self._pool: torch.Tensor | None = None
+        if self.reads_inputs_only:  # x = [BOS] + inputs: an LM over them, or a classifier's view
+            self.x_len, self.src_len = input_len + 1, None
+            if self.x_len > model.context:
+                raise ConfigError(
+                    length_field,
+                    f"{what} needs {self.x_len} positions (a start token + {input_len} input "
+                    f"tokens); model.context={model.context} is too short",
+                )
+        elif self.layout == "decoder":
             self.x_len, self.src_len = input_len + target_len, None
             if self.x_len > model.context:
                 raise ConfigError(
@@ -128,9 +140,12 @@ class SyntheticTask(Task):
                     f"{what} needs {input_len} encoder and {target_len} decoder positions; "
                     f"model.context={model.context} is too short",
                 )
+        if self.objective == "lm":
+            self.kind = "lm"
         self.info = {
             "source": name,
             "layout": self.layout,
+            "objective": self.objective,
             "input_len": input_len,
             "target_len": target_len,
             "vocab_size": len(self.vocab),
@@ -146,11 +161,41 @@ class SyntheticTask(Task):
         """(N, target_len) int64 target token ids for (N, input_len) inputs."""
         raise NotImplementedError
 
+    @property
+    def reads_inputs_only(self) -> bool:
+        """True when x is ``[BOS] + inputs`` (LM pretraining, or a classification head)."""
+        return self.objective == "lm" or self.head == "classify"
+
     def batch(self, split: str, batch_size: int, generator: torch.Generator) -> Batch:
         check_split(split)
         check_batch_size(batch_size)
-        inputs = self._draw(split, batch_size, generator)
+        if split == "train" and self.train_examples:
+            pool = self.train_pool()
+            inputs = pool[randint(generator, len(pool), (batch_size,))]
+        else:
+            inputs = self._draw(split, batch_size, generator)
+        if self.objective == "lm":  # y[j] predicts s[j+1]: every input token, then the end
+            b = inputs.shape[0]
+            bos = torch.full((b, 1), self.bos_id, dtype=torch.long)
+            sep = torch.full((b, 1), self.sep_id, dtype=torch.long)
+            s = torch.cat([bos, inputs, sep], dim=1)
+            return Batch(s[:, :-1].contiguous(), s[:, 1:].contiguous())
+        if self.head == "classify":
+            bos = torch.full((inputs.shape[0], 1), self.bos_id, dtype=torch.long)
+            return Batch(torch.cat([bos, inputs], dim=1), self._classes(inputs))
         return self.layout_batch(inputs, self._targets(inputs))
+
+    def train_pool(self) -> torch.Tensor:
+        """The ``data.train_examples`` training inputs, drawn once from a fixed seed (so every
+        run with this data section, whatever its seed, sees the same few examples)."""
+        if self._pool is None:
+            gen = torch.Generator().manual_seed(POOL_SEED)
+            self._pool = self._draw("train", self.train_examples, gen)
+        return self._pool
+
+    def _classes(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(N,) int64 class index of each input (classification tasks only)."""
+        raise NotImplementedError
 
     def layout_batch(self, inputs: torch.Tensor, targets: torch.Tensor) -> Batch:
         """A Batch in this task's layout from (B, S) inputs and (B, Tt) targets."""
@@ -167,10 +212,13 @@ class SyntheticTask(Task):
 
     def tokens_in_split(self, split: str) -> int:
         check_split(split)
-        return min(self.n_examples[split] * self.x_len, TOKENS_CAP)
+        n = self.n_examples[split]
+        if split == "train" and self.train_examples:
+            n = self.train_examples
+        return min(n * self.x_len, TOKENS_CAP)
 
     def new_metrics(self) -> Metrics:
-        return Seq2SeqMetrics()
+        return LMMetrics() if self.objective == "lm" else Seq2SeqMetrics()
 
 
 Candidates = tuple[torch.Tensor, torch.Tensor]  # (inputs (n, S) int64, usable (n,) bool)

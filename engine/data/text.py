@@ -17,6 +17,7 @@ import torch
 from engine.config import DataConfig, ModelConfig
 from engine.data.base import Batch, Metrics, Task, Vocab, check_batch_size, check_split, randint
 from engine.data.metrics import LMMetrics
+from engine.data.vocabulary import reencode_table
 from engine.errors import ConfigError
 
 STDLIB_CORPUS = "builtin:python-stdlib"
@@ -161,9 +162,6 @@ def clear_cache() -> None:
     _load_file_cached.cache_clear()
 
 
-MAX_DROPPED = 0.01  # share of a re-encoded text that may be dropped as unknown characters
-
-
 class TextTask(Task):
     """Next-character prediction: x = text[i:i+T], y = text[i+1:i+T+1] at random offsets i.
 
@@ -211,28 +209,22 @@ class TextTask(Task):
         return len(self._splits[split])
 
     def reencoded(self, vocab: Vocab, field: str = "data.path") -> TextTask:
-        """This text in another vocabulary, e.g. a finetune corpus in the pretrain run's.
+        """This text in another vocabulary, e.g. a finetune corpus in the base model's.
 
-        Characters the vocabulary lacks are dropped when they are under ``MAX_DROPPED`` of the
-        text (``info["n_chars_dropped"]`` counts them); more is a ConfigError on ``field``.
+        Characters the vocabulary lacks become its unknown token (``info["n_unknown"]`` counts
+        them, ``info["unknown_chars"]`` lists them); nothing is dropped.
         """
-        known = set(vocab.tokens)
-        missing = sorted(set(self.vocab.tokens) - known)
-        mapping = torch.tensor([vocab.id(t) if t in known else -1 for t in self.vocab.tokens])
-        splits = {k: mapping[v.long()] for k, v in self._splits.items()}
-        total = sum(len(v) for v in splits.values())
-        dropped = sum(int((v < 0).sum()) for v in splits.values())
-        if dropped > MAX_DROPPED * total:
-            shown = "".join(missing[:20])
-            raise ConfigError(
-                field,
-                f"{dropped} of {total} characters ({dropped / total:.1%}) are not in the run's "
-                f"vocabulary, e.g. {shown!r}",
-            )
+        del field
+        table, unknown = reencode_table(self.vocab, vocab)
         other = copy.copy(self)
         other.vocab = vocab
-        other._splits = {k: v[v >= 0].to(torch.int32) for k, v in splits.items()}
-        other.info = {**self.info, "vocab_size": len(vocab), "n_chars_dropped": dropped}
+        other._splits = {k: table[v.long()].to(torch.int32) for k, v in self._splits.items()}
+        other.info = {
+            **self.info,
+            "vocab_size": len(vocab),
+            "n_unknown": sum(int(unknown[v.long()].sum()) for v in self._splits.values()),
+            "unknown_chars": [t for t, u in zip(self.vocab.tokens, unknown.tolist()) if u],
+        }
         return other
 
     def new_metrics(self) -> Metrics:

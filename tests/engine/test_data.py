@@ -472,32 +472,59 @@ def classify_batch(truth: list[int], pred: list[int]) -> tuple[torch.Tensor, Bat
     return logits, Batch(torch.zeros(n, 3, dtype=torch.long), y)
 
 
+BINARY = ["unbalanced", "balanced"]
+
+
 def test_classification_metrics_on_a_known_confusion_matrix():
     truth = [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
-    pred = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]  # tp=3 fn=2 fp=1 tn=4
+    pred = [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]  # class 1: tp=3 fn=2 fp=1; class 0: tp=4 fn=1 fp=2
     logits, batch = classify_batch(truth, pred)
-    m = ClassifyMetrics(negative_id=1, positive_id=2)
+    m = ClassifyMetrics(BINARY, label_ids=[1, 2])
     m.update(logits[:6], Batch(batch.x[:6], batch.y[:6]))
     m.update(logits[6:], Batch(batch.x[6:], batch.y[6:]))
     assert m.confusion() == [[4, 1], [2, 3]]
     r = m.result()
+    # by hand: P0 = 4/6, R0 = 4/5, F1_0 = 8/11; P1 = 3/4, R1 = 3/5, F1_1 = 6/9; macro = means
     assert r["accuracy"] == pytest.approx(0.7)
-    assert r["precision"] == pytest.approx(0.75)
-    assert r["recall"] == pytest.approx(0.6)
-    assert r["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    assert r["precision"] == pytest.approx((4 / 6 + 3 / 4) / 2)
+    assert r["recall"] == pytest.approx((4 / 5 + 3 / 5) / 2)
+    assert r["f1"] == pytest.approx((8 / 11 + 6 / 9) / 2)
+    assert [r[f"confusion/{i}/{j}"] for i in (0, 1) for j in (0, 1)] == [4, 1, 2, 3]
+
+
+def test_classification_metrics_of_a_head_three_classes():
+    # rows: true class; columns: predicted. Known matrix [[2, 1, 0], [0, 3, 1], [1, 0, 0]]
+    truth = [0, 0, 0, 1, 1, 1, 1, 2]
+    pred = [0, 0, 1, 1, 1, 1, 2, 0]
+    logits = torch.nn.functional.one_hot(torch.tensor(pred), 3).float()
+    m = ClassifyMetrics(["a", "b", "c"])
+    m.update(logits, Batch(torch.zeros(8, 4, dtype=torch.long), torch.tensor(truth)))
+    assert m.confusion() == [[2, 1, 0], [0, 3, 1], [1, 0, 0]]
+    r = m.result()
+    # P = (2/3, 3/4, 0/1), R = (2/3, 3/4, 0/1), F1 = (2/3, 3/4, 0): class c is never right
+    assert r["accuracy"] == pytest.approx(5 / 8)
+    assert r["precision"] == pytest.approx((2 / 3 + 3 / 4 + 0) / 3)
+    assert r["recall"] == pytest.approx((2 / 3 + 3 / 4 + 0) / 3)
+    assert r["f1"] == pytest.approx((2 / 3 + 3 / 4 + 0) / 3)
+    with pytest.raises(ValueError, match="outside the classes"):
+        m.update(logits[:1], Batch(torch.zeros(1, 4, dtype=torch.long), torch.tensor([3])))
+    with pytest.raises(ValueError, match="do not match"):
+        m.update(torch.zeros(8, 4), Batch(torch.zeros(8, 4, dtype=torch.long), torch.tensor(truth)))
 
 
 def test_classification_metrics_zero_denominators():
-    logits, batch = classify_batch([1, 0, 0], [0, 0, 0])  # no positive predictions
-    m = ClassifyMetrics(1, 2)
+    logits, batch = classify_batch([1, 0, 0], [0, 0, 0])  # class 1 is never predicted
+    m = ClassifyMetrics(BINARY, [1, 2])
     m.update(logits, batch)
-    assert m.result() == {
-        "accuracy": pytest.approx(2 / 3),
-        "precision": 0.0,
-        "recall": 0.0,
-        "f1": 0.0,
-    }
-    assert ClassifyMetrics(1, 2).result()["accuracy"] == 0.0
+    r = m.result()
+    # class 0: P = 2/3, R = 1, F1 = 4/5; class 1: P = R = F1 = 0 (zero_division=0)
+    assert r["accuracy"] == pytest.approx(2 / 3)
+    assert r["precision"] == pytest.approx(1 / 3)
+    assert r["recall"] == pytest.approx(1 / 2)
+    assert r["f1"] == pytest.approx(2 / 5)
+    assert ClassifyMetrics(BINARY, [1, 2]).result()["accuracy"] == 0.0
+    with pytest.raises(ValueError, match="two classes"):
+        ClassifyMetrics(["only"])
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -506,7 +533,12 @@ def test_brackets_task_metrics_end_to_end(arch):
     batch = task.batch("val", 64, gen())
     m = task.new_metrics()
     m.update(perfect_logits(batch, task.vocab_size), batch)
-    assert m.result() == {"accuracy": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    r = m.result()
+    assert {k: r[k] for k in ("accuracy", "precision", "recall", "f1")} == dict.fromkeys(
+        ("accuracy", "precision", "recall", "f1"), 1.0
+    )
+    assert r["confusion/0/1"] == r["confusion/1/0"] == 0
+    assert r["confusion/0/0"] + r["confusion/1/1"] == 64
     (tn, fp), (fn, tp) = m.confusion()
     assert fp == fn == 0 and tn + tp == 64 and tp == int((batch.y == task.positive_id).sum())
 

@@ -6,6 +6,7 @@ import torch
 
 from engine import ConfigError, dump_spec, load_spec
 from engine.checkpoint import load_checkpoint
+from engine.messages import Log
 from engine.norm import Norm
 from engine.runs import open_run
 from engine.trainer import resume_run, start_run
@@ -99,7 +100,7 @@ def test_editing_the_past_refuses_to_resume_with_a_diff(pretrained, tmp_path):
         resume_run(handle.run_dir)
 
 
-def test_phase_data_switch_reencodes_text_and_refuses_unknown_characters(tmp_path):
+def test_phase_data_switch_reencodes_text_and_maps_unknown_characters(tmp_path):
     ok = tmp_path / "ok.txt"
     ok.write_text("def f(x):\n    return x + 1\n" * 200)
     spec = tiny_spec(
@@ -109,18 +110,32 @@ def test_phase_data_switch_reencodes_text_and_refuses_unknown_characters(tmp_pat
     )
     run = open_run(finished(spec, tmp_path / "runs"))
     assert run.scalars("train/loss")[0].tolist() == list(range(30))
+    assert "\ufffd" not in run.meta["vocab"]["tokens"]  # nothing unknown: the vocabulary as is
+    first_vocab = run.meta["vocab"]["tokens"]
+
     bad = tmp_path / "bad.txt"
-    bad.write_text("snow ☃ and ice\n" * 200)
+    bad.write_text("snow ☃ and ice\n" * 200)  # the stdlib sources have no snowman
     spec = tiny_spec(
         timeline={
             "phases": [{"start": 0}, {"start": 15, "data": {"source": "text", "path": str(bad)}}]
         }
     )
-    with pytest.raises(
-        ConfigError,
-        match=r"timeline.phases\[1\].data: 200 of .* characters .* are not in the run.s vocabulary",
-    ):
-        start_run(spec, tmp_path / "runs")
+    logs = []
+    handle = start_run(
+        spec, tmp_path / "runs", lambda msgs: logs.extend(m for m in msgs if isinstance(m, Log))
+    )
+    assert handle.join(60)
+    run = open_run(handle.run_dir)
+    assert run.status == "finished"
+    # the unknown token is appended: every pretrained id keeps its meaning
+    assert run.meta["vocab"]["tokens"] == first_vocab + ["\ufffd"]
+    said = [m.text for m in logs if "☃" in m.text]
+    assert said and "200 character(s)" in said[0], [m.text for m in logs]
+    assert run.meta["unknown_chars"] == said
+    # and the phase's batches read the snowman as the unknown token
+    task = handle._trainer.steering.tasks[1]
+    text = task.vocab.decode(task.batch("train", 8, torch.Generator().manual_seed(0)).x.flatten())
+    assert "\ufffd" in text and "☃" not in text
 
 
 def test_freeze_patterns_must_match_a_parameter(tmp_path):
