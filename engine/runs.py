@@ -312,7 +312,7 @@ class RunRecord:
             "SELECT AVG(value) FROM (SELECT value FROM scalars WHERE metric = 'tokens_per_s' "
             "ORDER BY tick DESC LIMIT 50)"
         )
-        done = last_tick[0][0]
+        done = last_tick[0][0] if last_tick else None  # tables not created yet: nothing done
         return RunSummary(
             path=self.path,
             name=meta.get("name", self.path.name),

@@ -18,6 +18,7 @@ class Actions:
     pause: QAction
     stop: QAction
     step: QAction
+    run_study: QAction
     open_spec: QAction
     save_spec: QAction
     save_preset: QAction
@@ -46,6 +47,10 @@ def build_actions(w) -> Actions:
     pause = _action(w, "Pause", w.toggle_pause, "Space", "Pause or resume the run")
     stop = _action(w, "Stop", w.stop_run, "Ctrl+.", "Stop after this tick (checkpoint kept)")
     step = _action(w, "Step", w.step_run, "S", "Train one tick while paused")
+    run_study = _action(
+        w, "Run study…", w.ask_run_study, None, "Train every variant of a study (YAML) and compare"
+    )
+    run_study.setObjectName("runStudyAction")
     open_spec = _action(w, "Open spec…", w.ask_open_spec, key.Open, "Load a run spec (YAML)")
     save_spec = _action(w, "Save spec as…", w.ask_save_spec, key.SaveAs, "Write the spec as YAML")
     save_preset = _action(w, "Save as preset…", w.ask_save_preset, None, "Add to the presets")
@@ -70,6 +75,8 @@ def build_actions(w) -> Actions:
     run_menu = bar.addMenu("&Run")
     for action in (run, pause, stop, step):
         run_menu.addAction(action)
+    run_menu.addSeparator()
+    run_menu.addAction(run_study)
 
     view_menu = bar.addMenu("&View")
     theme_menu = view_menu.addMenu("Theme")
@@ -113,6 +120,7 @@ def build_actions(w) -> Actions:
         pause=pause,
         stop=stop,
         step=step,
+        run_study=run_study,
         open_spec=open_spec,
         save_spec=save_spec,
         save_preset=save_preset,

@@ -10,6 +10,7 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
 import engine
+from workbench.metric_kinds import is_eval_value
 from workbench.theme import Theme
 
 MAX_LINES = 5000
@@ -18,9 +19,9 @@ BAD_STATUSES = ("failed", "diverged")
 
 def describe(msg: engine.Message) -> tuple[str, str] | None:
     """(level, text) for a log line, or None for messages the log leaves to the plots
-    (per-tick training scalars)."""
+    (per-tick training scalars, confusion-matrix cells)."""
     if isinstance(msg, engine.Scalars):
-        evals = {k: v for k, v in msg.values.items() if k.startswith("val/")}
+        evals = {k: v for k, v in msg.values.items() if is_eval_value(k)}
         if not evals:
             return None
         values = "  ".join(f"{k} {v:.4f}" for k, v in sorted(evals.items()))

@@ -7,6 +7,7 @@ and the theme persist in QSettings.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -37,6 +38,7 @@ from workbench.sample_panel import SamplePanel
 from workbench.spec_files import SpecFiles
 from workbench.start_page import StartPage
 from workbench.status_bar import RunStatusBar
+from workbench.studies import Studies
 from workbench.theme import DEFAULT_THEME, THEMES, apply_palette
 from workbench.timeline import ConfigLink, TimelineEditor
 from workbench.workers import TaskRunner
@@ -86,6 +88,7 @@ class MainWindow(QMainWindow):
         self.commands = build_actions(self)
         self.files = SpecFiles(self)
         self._build_docks()
+        self.studies = Studies(self)
         self._connect()
 
         self.resize(*DEFAULT_SIZE)
@@ -95,7 +98,7 @@ class MainWindow(QMainWindow):
         default = self.presets_dir / DEFAULT_PRESET
         if not (default.exists() and self.files.load(default)):
             self.config.set_spec(engine.parse_spec({}))
-        self._sync_actions()
+        self.sync_actions()
 
     # --- layout ---
     def _dock(self, widget: QWidget, title: str, name: str, area: Qt.DockWidgetArea):
@@ -152,13 +155,16 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.timeline_dock], [TIMELINE_HEIGHT], Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
-        self.config.validityChanged.connect(lambda _: self._sync_actions())
+        self.config.validityChanged.connect(lambda _: self.sync_actions())
         self.config.specChanged.connect(self._spec_edited)
         self.session.messages.connect(self._on_messages)
         self.session.stateChanged.connect(self._on_state)
         self.session.ended.connect(self._on_ended)
         self.start_page.presetChosen.connect(self.files.load)
         self.start_page.openRequested.connect(self.ask_open_spec)
+        # the classification view shows the run selected alone in the Runs browser
+        self.runs.selectionChanged.connect(self._show_selected_run)
+        self.runs.updated.connect(self._selected_run_updated)
 
     def reload_presets(self) -> None:
         presets = list_presets(self.presets_dir)
@@ -198,10 +204,36 @@ class MainWindow(QMainWindow):
     def fill_recent_menu(self) -> None:
         self.files.fill_recent_menu(self.commands.recent_menu)
 
+    def ask_run_study(self) -> None:
+        self.studies.ask_open()
+
+    # --- a past run in the classification view ---
+    def _show_selected_run(self, paths: list[Path]) -> None:
+        run = self.runs.followed.get(paths[0]) if len(paths) == 1 else None
+        if run is None:
+            self.plots.unpin()
+            return
+        row = self.runs.model.get(run.path)
+        try:
+            meta = run.record.meta
+        except (OSError, sqlite3.Error):
+            meta = {}
+        self.plots.show_run(run.tracks, meta, row.name if row else run.path.name)
+
+    def _selected_run_updated(self, paths: list[Path]) -> None:
+        selected = self.runs.selected_paths()
+        if len(selected) == 1 and selected[0] in paths:
+            self._show_selected_run(selected)
+
     # --- run control ---
+    @property
+    def busy(self) -> bool:
+        """A run or a study is training."""
+        return self.session.active or self.studies.active
+
     def start_run(self) -> bool:
         spec = self.config.spec
-        if spec is None or self.session.active:
+        if spec is None or self.busy:
             return False
         try:
             handle = self.session.start(spec)
@@ -214,7 +246,8 @@ class MainWindow(QMainWindow):
             return False
         self.last_run_dir = handle.run_dir
         self._run_error = None
-        self.plots.begin_run(spec)  # clears the plots; the run's events arrive as it goes
+        # clears the plots; the run's events arrive as it goes
+        self.plots.begin_run(spec, handle.run_dir)
         self.progress = RunProgress(spec.train.steps)
         self.status.show_progress(self.progress)
         self.status.clearMessage()
@@ -223,7 +256,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.plots.loss)
         threads = self.session.spec.train.threads
         self.log.add("info", f"started {handle.run_dir} (torch threads: {threads or 'default'})")
-        self._sync_actions()
+        self.sync_actions()
         return True
 
     def toggle_pause(self) -> None:
@@ -236,11 +269,15 @@ class MainWindow(QMainWindow):
         self.session.step()
 
     def stop_run(self) -> None:
-        self.session.stop()
+        """Stop the run, or the study's runs."""
+        if self.session.active:
+            self.session.stop()
+        else:
+            self.studies.stop()
 
     def _on_state(self, state: str) -> None:
         self.status.set_state(state)
-        self._sync_actions()
+        self.sync_actions()
 
     def _on_messages(self, batch: list[engine.Message]) -> None:
         run_dir = self.session.run_dir
@@ -270,19 +307,25 @@ class MainWindow(QMainWindow):
 
     def _on_ended(self, status: str) -> None:
         self.config.set_locked(False)
-        self._sync_actions()
+        self.sync_actions()
         if status in ("failed", "diverged"):
             self.status.showMessage(f"run {status}: {self._run_error} (details in the Log)")
-        if self._close_when_ended:
+        self.close_if_done()
+
+    def close_if_done(self) -> None:
+        """Close now if asked to once the run or the study had stopped, and nothing trains."""
+        if self._close_when_ended and not self.busy:
             self.close()
 
-    def _sync_actions(self) -> None:
+    def sync_actions(self) -> None:
         a, state, active = self.commands, self.session.state, self.session.active
         idle = not active
-        a.run.setEnabled(idle and self.config.is_valid)
+        study = self.studies.active
+        a.run.setEnabled(idle and not study and self.config.is_valid)
+        a.run_study.setEnabled(idle and not study)
         a.pause.setEnabled(state in ("running", "pausing", "paused"))
         a.pause.setText("Resume" if state in ("paused", "pausing") else "Pause")
-        a.stop.setEnabled(active and state != "stopping")
+        a.stop.setEnabled((active and state != "stopping") or (study and not self.studies.stopping))
         a.step.setEnabled(state == "paused")
         a.save_spec.setEnabled(self.config.is_valid)
         a.save_preset.setEnabled(self.config.is_valid)
@@ -322,12 +365,13 @@ class MainWindow(QMainWindow):
 
     # --- closing ---
     def closeEvent(self, event) -> None:
-        if self.session.active and not self._closing:
+        if self.busy and not self._closing:
             event.ignore()
+            what = "A study is" if self.studies.active else "A run is"
             ask_confirm(
                 self,
                 "Stop the run?",
-                "A run is in progress. Stop it and close the window?\n\n"
+                f"{what} in progress. Stop it and close the window?\n\n"
                 "A checkpoint is written first; the run folder stays readable and the run "
                 "can be resumed.",
                 "Stop and close",
@@ -337,16 +381,20 @@ class MainWindow(QMainWindow):
             return
         self._save_settings()
         self.session.shutdown()
+        self.studies.shutdown()
         self.tasks.shutdown()
         super().closeEvent(event)
 
     def _stop_then_close(self) -> None:
         self._close_when_ended = True
         self.session.stop()
+        self.studies.stop()
 
     def shutdown(self) -> None:
-        """Stop any run, wait for it and for background jobs, and close without asking."""
+        """Stop any run or study, wait for them and for background jobs, and close without
+        asking."""
         self._closing = True
         self.session.shutdown()
+        self.studies.shutdown()
         self.tasks.shutdown()
         self.close()

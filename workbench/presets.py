@@ -1,7 +1,8 @@
 """The preset library: every ``*.yaml`` in the presets folder, with its name and description.
 
 A preset is a run spec, or a study (a ``base`` spec and ``variants``, trained together by
-``python -m engine study``). The window loads run specs; studies are listed and explained.
+``python -m engine study``, or by the window: ``workbench.studies``). The window loads run specs
+into the Config panel and offers to run studies.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""What the Runs dock does to the selected runs: resume, fork, rename, tag, delete, reveal the
-folder, open the spec in the editor, export.
+"""What the Runs dock does to the selected runs: resume, fork, finetune from, rename, tag,
+delete, reveal the folder, open the spec in the editor, export.
 
 Every action that asks something opens a non-blocking dialog (``workbench.dialogs``) and acts in
 its callback; the methods that act (``resume``, ``fork``, ``rename``, ``set_tags``, ``delete``,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 
 import engine
 from engine import export_tensorboard as tensorboard
+from engine.config import replace, to_dict
 from engine.fork import fork_run
 from engine.run_edit import delete_run, rename_run, set_tags
 from workbench.dialogs import ask_confirm, ask_save_path, ask_text
@@ -29,6 +30,22 @@ from workbench.runs_export import write_scalars_csv
 
 RESUMABLE = ("stopped", "interrupted")
 JOIN_SECONDS = 60.0
+
+
+def finetune_spec(run_dir: Path, name: str) -> engine.RunSpec:
+    """The spec of the run at ``run_dir``, made to start from its weights (its latest
+    checkpoint): ``train.init_from`` = the folder, named ``<name>-finetune``, and no phase
+    loading other weights. Raises ConfigError when the run's spec no longer reads."""
+    spec = engine.load_spec(Path(run_dir) / "spec.yaml")
+    phases = [{**to_dict(p), "init_from": None} for p in spec.timeline.phases]
+    return replace(
+        spec,
+        {
+            "name": f"{name}-finetune",
+            "train.init_from": str(Path(run_dir).resolve()),
+            "timeline.phases": phases,
+        },
+    )
 
 
 class RunsActions:
@@ -51,6 +68,11 @@ class RunsActions:
         self.fork_action = action(
             "runsForkAction", "Fork…", "New run from a checkpoint, with an edited spec",
             self.ask_fork,
+        )  # fmt: skip
+        self.finetune_action = action(
+            "runsFinetuneAction", "Finetune from…",
+            "A new spec in the Config panel that starts from this run's latest checkpoint",
+            self.ask_finetune,
         )  # fmt: skip
         self.rename_action = action("runsRenameAction", "Rename…", "Rename", self.ask_rename)
         self.tags_action = action("runsTagsAction", "Tags…", "Tag the runs", self.ask_tags)
@@ -84,6 +106,7 @@ class RunsActions:
         self.toolbar = [
             self.resume_action,
             self.fork_action,
+            self.finetune_action,
             self.rename_action,
             self.tags_action,
             self.delete_action,
@@ -103,6 +126,7 @@ class RunsActions:
         has_ckpt = bool(one and engine.open_run(one.path).checkpoints())
         self.resume_action.setEnabled(bool(one and one.summary.status in RESUMABLE and has_ckpt))
         self.fork_action.setEnabled(has_ckpt)
+        self.finetune_action.setEnabled(has_ckpt)
         for a in (self.rename_action, self.reveal_action, self.open_spec_action):
             a.setEnabled(one is not None)
         self.tags_action.setEnabled(bool(rows))
@@ -152,6 +176,23 @@ class RunsActions:
         self._say(f"forked {Path(path).name} at tick {handle.tick} into {handle.run_dir}")
         self._started(handle)
         return handle
+
+    def ask_finetune(self) -> None:
+        rows = self._rows()
+        if len(rows) == 1:
+            self.finetune(rows[0].path, rows[0].name)
+
+    def finetune(self, path: Path, name: str) -> engine.RunSpec | None:
+        """Offer a spec that starts from the weights of the run at ``path`` (the window puts it
+        in the Config panel, through ``finetuneRequested``), to edit (the data, the head) and
+        run."""
+        try:
+            spec = finetune_spec(path, name)
+        except engine.ConfigError as exc:
+            self._say(f"cannot finetune from {Path(path).name}: {exc}", "error")
+            return None
+        self.panel.finetuneRequested.emit(spec, Path(path))
+        return spec
 
     def shutdown(self) -> None:
         for handle in self.handles:

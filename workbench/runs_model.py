@@ -36,6 +36,7 @@ COLUMNS = (
     "started",
     "duration",
     "tags",
+    "lineage",
 )
 STATUS_COLORS = {  # read on both themes
     "running": "#2fb67c",
@@ -57,6 +58,7 @@ class RunRow:
     preset: str  # the spec's own name: what the run was made from, whatever it is called now
     tags: tuple[str, ...]
     forked_from: str | None  # the parent's folder name
+    lineage: tuple[str, ...] = ()  # where its weights come from, one line each (lineage_lines)
 
     @property
     def name(self) -> str:
@@ -70,6 +72,33 @@ class RunRow:
         return max((s.updated or time.time()) - s.started, 0.0)
 
 
+def _folder(path: str | None) -> str:
+    return Path(path).name if path else "?"
+
+
+def lineage_lines(meta: dict) -> list[str]:
+    """Where the run's weights come from, oldest first: ``finetuned from X`` (a run started
+    from another's checkpoint), ``weights of X at tick T (phase P)`` (a phase that loads them),
+    ``forked from X at tick T``. X is the run's folder name (or the checkpoint file's)."""
+    out = []
+    for entry in meta.get("lineage") or []:
+        if not isinstance(entry, dict):
+            continue
+        source = _folder(entry.get("run") or entry.get("checkpoint"))
+        tick, phase = entry.get("tick"), entry.get("phase")
+        if phase is None:  # a fork's entry (also in forked_from)
+            out.append(f"forked from {source} at tick {tick}")
+        elif not tick:
+            out.append(f"finetuned from {source}")
+        else:
+            out.append(f"weights of {source} at tick {tick} ({phase})")
+    fork = meta.get("forked_from") or {}
+    line = f"forked from {_folder(fork.get('run'))} at tick {fork.get('tick')}"
+    if fork and line not in out:
+        out.append(line)
+    return out
+
+
 def read_row(path: Path, presets: dict[Path, str]) -> RunRow | None:
     """A row for the run folder ``path``, or None when it cannot be read (yet). ``presets``
     caches spec names by folder: a run's spec never changes once written."""
@@ -77,7 +106,9 @@ def read_row(path: Path, presets: dict[Path, str]) -> RunRow | None:
         record = engine.open_run(path)
         summary = record.summary()
         meta = record.meta
-    except (sqlite3.Error, OSError, ValueError):
+    except (sqlite3.Error, OSError, ValueError, IndexError):
+        # IndexError: RunRecord.summary on a store whose writer has created the file but not
+        # yet its tables (a run starting this instant); read again at the next poll
         return None
     if path not in presets:
         try:
@@ -91,6 +122,7 @@ def read_row(path: Path, presets: dict[Path, str]) -> RunRow | None:
         preset=presets.get(path, ""),
         tags=tuple(run_tags(meta)),
         forked_from=Path(parent).name if parent else None,
+        lineage=tuple(lineage_lines(meta)),
     )
 
 
@@ -122,6 +154,8 @@ def cells(row: RunRow) -> list[tuple[str, object]]:
         (started, s.started),
         (format_duration(row.duration), row.duration),
         (", ".join(row.tags), ", ".join(row.tags)),
+        # the newest origin: a fork of a finetune is first of all a fork
+        (row.lineage[-1] if row.lineage else "", row.lineage[-1] if row.lineage else ""),
     ]
 
 
@@ -162,8 +196,7 @@ class RunsTableModel(QAbstractTableModel):
             return QColor(color) if color else None
         if role == Qt.ItemDataRole.ToolTipRole:
             where = f"{row.summary.study}/{row.path.name}" if row.summary.study else row.path.name
-            fork = f"\nforked from {row.forked_from}" if row.forked_from else ""
-            return f"{where}{fork}"
+            return "\n".join([where, *row.lineage])
         if role == Qt.ItemDataRole.TextAlignmentRole and 3 <= col <= 6:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

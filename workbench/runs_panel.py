@@ -6,8 +6,8 @@
   headless CLI, a torchrun job) appear and update as they train.
 - Selected runs are overlaid on the window's plots (``runs_compare``), their specs diffed in the
   Diff dock (``diff_view``) and their activation histograms compared (``runs_distributions``).
-- The actions on the selection (resume, fork, rename, tag, delete, reveal, open the spec, export)
-  live in ``runs_actions``.
+- The actions on the selection (resume, fork, finetune from, rename, tag, delete, reveal, open
+  the spec, export) live in ``runs_actions``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 import engine
 from workbench.diff_view import SpecDiffView
 from workbench.follow import LIVE, FollowedRun, RunsDirWatcher
+from workbench.metric_kinds import is_task_metric
 from workbench.plots.loss import SLIDER_STEPS
 from workbench.runs_actions import RunsActions
 from workbench.runs_compare import X_MODES, ColorBook, RunOverlay, Shown
@@ -50,7 +51,9 @@ class RunsPanel(QWidget):
     """The Runs dock's widget. ``attach`` connects it to a main window's plots and editor."""
 
     selectionChanged = Signal(list)  # run folders selected, in table order
+    updated = Signal(list)  # selected run folders whose store got new scalars (read into followed)
     openSpecRequested = Signal(Path)
+    finetuneRequested = Signal(object, Path)  # a RunSpec starting from the run, its folder
     message = Signal(str, str)  # (level, text) for the log
 
     def __init__(self, runs_dir: Path, tasks=None, parent: QWidget | None = None, poll_ms=POLL_MS):
@@ -137,7 +140,7 @@ class RunsPanel(QWidget):
             (plots.lr, lambda m: m == "lr", False),
             (plots.grad_norm, lambda m: m == "grad_norm", False),
             (plots.tokens, lambda m: m == "tokens_per_s", False),
-            (plots.task, lambda m: m.startswith("val/") and m != "val/loss", False),
+            (plots.task, is_task_metric, False),
         )
         for plot, wants, smoothed in targets:
             self.overlay.attach(plot, wants, smoothed)
@@ -145,6 +148,7 @@ class RunsPanel(QWidget):
         slider.valueChanged.connect(lambda v: self.overlay.set_smoothing(v / SLIDER_STEPS))
         self.overlay.set_smoothing(slider.value() / SLIDER_STEPS)
         self.openSpecRequested.connect(window.files.load)
+        self.finetuneRequested.connect(window.files.show_finetune)
         self.message.connect(window.log.add)
         window.tabs.addTab(self.distributions, "Compare")
 
@@ -175,6 +179,8 @@ class RunsPanel(QWidget):
                 updated.add(path)
         if updated and self.distributions.isVisible():
             self.distributions.reload(updated)
+        if updated:
+            self.updated.emit(sorted(updated))
 
     def refresh_now(self, path: Path) -> None:
         """Re-read ``path`` at once (after this panel changed it)."""

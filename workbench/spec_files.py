@@ -15,16 +15,11 @@ from workbench.dialogs import (
     ask_save_path,
     ask_text,
     show_error,
-    show_info,
 )
 from workbench.presets import preset_file_name, read_study
 from workbench.settings import add_recent, recent_files
 
 YAML_FILTER = "Run specs (*.yaml *.yml);;All files (*)"
-STUDY_NOTE = (
-    "{name} is a study: {runs} runs trained together and compared. The window trains one spec "
-    "at a time; run the study headless with\n\n    python -m engine study {path}"
-)
 
 
 class SpecFiles:
@@ -36,17 +31,13 @@ class SpecFiles:
         self.path: Path | None = None  # the file the form was loaded from
 
     def load(self, path: str | Path) -> bool:
+        """Put the spec in ``path`` in the form; a study is offered to run instead (the form
+        stays as it was). False when the form did not change."""
         try:
             spec = engine.load_spec(path)
         except engine.ConfigError as exc:
-            study = read_study(Path(path))
-            if study is not None:
-                show_info(
-                    self.window,
-                    f"{study.name}: a study",
-                    STUDY_NOTE.format(name=study.name, runs=study.variants, path=path),
-                    "studyDialog",
-                )
+            if read_study(Path(path)) is not None:
+                self.window.studies.ask_run(path)
                 return False
             show_error(self.window, "Cannot open spec", f"{path}\n\n{exc}", "specErrorDialog")
             self.window.log.add("error", f"cannot open {path}: {exc}")
@@ -59,6 +50,21 @@ class SpecFiles:
         self.window.config.set_spec(spec)
         self.path = Path(path)
         self.window.log.add("info", f"loaded {path}")
+
+    def show_finetune(self, spec: engine.RunSpec, run_dir: Path) -> bool:
+        """Put ``spec``, which starts from the weights of the run at ``run_dir``, in the form
+        (not while a run trains: the form is locked then)."""
+        window = self.window
+        if window.session.active:
+            window.report_error(f"cannot finetune from {run_dir.name}: a run is in progress")
+            return False
+        window.config.set_spec(spec)
+        self.path = None  # a new spec: saving asks where
+        text = f"weights from {run_dir.name}: edit data/head, then Run"
+        window.log.add("info", f"{text} (train.init_from: {spec.train.init_from})")
+        window.status.showMessage(text)
+        window.config_dock.raise_()
+        return True
 
     def ask_open(self) -> None:
         ask_open_path(self.window, "Open spec", YAML_FILTER, self.open_file, "openSpecDialog")

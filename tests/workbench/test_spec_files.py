@@ -50,11 +50,16 @@ def test_each_preset_loads_from_the_list(qtbot, make_main_window, tiny_spec_file
     window.files.load(tiny_spec_file)  # start from something else than any preset
     preset = PRESETS[row]
     _double_click_row(qtbot, window.start_page.presets, row)
-    if preset.variants or preset.error:  # a study, or a preset the engine rejects
-        box = dialog(qtbot, window, "studyDialog" if preset.variants else "specErrorDialog")
-        expected = f"python -m engine study {preset.path}" if preset.variants else preset.error
+    if preset.variants or preset.error:  # a study (offered to run), or a preset with an error
+        box = dialog(qtbot, window, "runStudyDialog" if preset.variants else "specErrorDialog")
+        expected = (
+            f"Run study {preset.name}: {preset.variants} runs?" if preset.variants else preset.error
+        )
         assert expected in box.text()
-        box.close()
+        box.button(
+            QMessageBox.StandardButton.Cancel if preset.variants else QMessageBox.StandardButton.Ok
+        ).click()
+        assert not window.studies.active
         assert window.config.spec.name == "tiny"  # nothing changed
         return
     qtbot.waitUntil(lambda: window.files.path == preset.path)

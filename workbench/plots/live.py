@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtWidgets import QTabWidget
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QSplitter, QTabWidget
+
+import engine
+from workbench.metric_kinds import is_task_metric
+from workbench.plots.classify import ClassificationView, Evaluation, class_names, last_evaluation
 from workbench.plots.events import EventOverlay, RunEvents
 from workbench.plots.loss import LossPanel
 from workbench.plots.scalar_plot import Curve, ScalarPlot
 from workbench.plots.series import MetricStore
 from workbench.theme import COLORS, Theme
 
-
-def _is_task_metric(name: str) -> bool:
-    return name.startswith("val/") and name != "val/loss"
+CLASSIFY_SHARE = 0.45  # of the Metrics tab's width, when a run has a confusion matrix
 
 
 class LivePlots:
     """Scalars go in as they arrive (``add``); ``redraw`` on the frame timer shows what changed.
 
     Plots are tabs in the centre: Loss, LR, Grad norm, Tokens/s, Metrics (task metrics such as
-    accuracy, which appear when the first evaluation reports them).
+    accuracy, which appear when the first evaluation reports them; beside them, for a
+    classification run, the latest evaluation's table and confusion matrix).
+
+    The classification view follows the live run, unless ``show_run`` pins it to another run
+    (the one selected in the Runs browser) until ``unpin`` or the next ``begin_run``.
     """
 
     def __init__(self):
@@ -40,8 +51,19 @@ class LivePlots:
             (Curve("tokens_per_s", COLORS["tokens_per_s"]),),
         )
         self.task = ScalarPlot(
-            self.store, "Task metrics (validation)", "value", extra=_is_task_metric
+            self.store, "Task metrics (validation)", "value", extra=is_task_metric
         )
+        # metrics rise towards 1 at the right: their legend goes bottom right, off the curves
+        self.task.legend.setOffset((-10, -10))
+        self.classify = ClassificationView()
+        self.metrics_tab = QSplitter(Qt.Orientation.Horizontal, objectName="metricsSplitter")
+        self.metrics_tab.addWidget(self.task)
+        self.metrics_tab.addWidget(self.classify)
+        self.metrics_tab.setChildrenCollapsible(False)
+        self.classify.hide()  # until a run with a confusion matrix is shown
+        self._run_dir: Path | None = None  # the live run's folder: its class names
+        self._classes: list[str] | None = None
+        self._pinned: str | None = None  # the name of the run shown instead of the live one
         names = ("lrPlot", "gradNormPlot", "tokensPlot", "metricsPlot")
         for plot, name in zip(self.plots[1:], names):
             plot.setObjectName(name)
@@ -63,7 +85,7 @@ class LivePlots:
             (self.lr, "LR"),
             (self.grad_norm, "Grad norm"),
             (self.tokens, "Tokens/s"),
-            (self.task, "Metrics"),
+            (self.metrics_tab, "Metrics"),
         ):
             tabs.addTab(widget, title)
 
@@ -85,6 +107,8 @@ class LivePlots:
         if dirty:
             for plot in self.plots:
                 plot.refresh(dirty)
+            if self._pinned is None and any(name.startswith("val/") for name in dirty):
+                self._show_live_evaluation()
         if self._events_dirty:  # events are rare: redraw the overlay only when one arrived
             self._events_dirty = False
             self.overlay.show(self.events)
@@ -94,11 +118,69 @@ class LivePlots:
         for plot in self.plots:
             plot.clear_data()
         self.show_events(RunEvents())
+        self._run_dir, self._classes, self._pinned = None, None, None
+        self._show_classification(None, [], "")
 
-    def begin_run(self, spec) -> None:
-        """Empty plots for a new run of ``spec`` (its first phase names the events' shading)."""
+    def begin_run(self, spec, run_dir: Path | None = None) -> None:
+        """Empty plots for a new run of ``spec`` (its first phase names the events' shading),
+        written to ``run_dir`` (whose metadata names the classes of a classification task)."""
         self.clear()
+        self._run_dir = run_dir
         self.show_events(RunEvents.for_spec(spec))
+
+    # --- the classification view ---
+    def show_run(self, series: Mapping[str, Any], meta: Mapping, name: str) -> bool:
+        """Show the latest evaluation of another run (``series``: its metrics by name, ``meta``:
+        its metadata) instead of the live run's. False, and the live run's shown, when it logged
+        no confusion matrix."""
+        ev = last_evaluation(series)
+        if ev is None:
+            self.unpin()
+            return False
+        self._pinned = name
+        self._show_classification(ev, class_names(meta, len(ev.confusion)), name)
+        return True
+
+    @property
+    def pinned(self) -> str | None:
+        """The name of the run the classification view shows instead of the live one."""
+        return self._pinned
+
+    def unpin(self) -> None:
+        """Back to the live run's latest evaluation."""
+        if self._pinned is not None:
+            self._pinned = None
+            self._show_live_evaluation()
+
+    def _show_live_evaluation(self) -> None:
+        names = [n for n in self.store.names() if n.startswith("val/")]
+        ev = last_evaluation({n: self.store.get(n) for n in names})
+        classes = []
+        if ev is not None:
+            n = len(ev.confusion)
+            if self._classes is None or len(self._classes) != n:
+                self._classes = self._read_classes(n)
+            classes = self._classes or class_names({}, n)
+        self._show_classification(ev, classes, "this run")
+
+    def _read_classes(self, n: int) -> list[str] | None:
+        """The live run's class names from its metadata (None: not readable now, ask again at
+        the next evaluation)."""
+        if self._run_dir is None:
+            return class_names({}, n)
+        try:
+            return class_names(engine.open_run(self._run_dir).meta, n)
+        except (OSError, sqlite3.Error):
+            return None
+
+    def _show_classification(self, ev: Evaluation | None, classes: list[str], source: str):
+        appearing = ev is not None and self.classify.isHidden()
+        self.classify.show_evaluation(ev, classes, source)
+        self.classify.setVisible(ev is not None)
+        if appearing:
+            width = max(self.metrics_tab.width(), 2)
+            share = round(width * CLASSIFY_SHARE)
+            self.metrics_tab.setSizes([width - share, share])
 
     def set_planned_lr(self, curve: np.ndarray | None) -> None:
         self.lr.set_guide(curve, "planned")
@@ -106,3 +188,4 @@ class LivePlots:
     def apply_theme(self, theme: Theme) -> None:
         for plot in self.plots:
             plot.apply_theme(theme)
+        self.classify.apply_theme(theme)

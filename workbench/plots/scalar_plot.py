@@ -60,6 +60,8 @@ class ScalarPlot(pg.PlotWidget):
         self.item.setTitle(title)
         self.item.setLabel("bottom", "tick")
         self.item.setLabel("left", y_label)
+        # "value (x0.001)" with ticks at 700..900 hides that accuracies are 0.7..0.9
+        self.item.getAxis("left").enableAutoSIPrefix(False)
         self.item.showGrid(x=True, y=True, alpha=0.25)
         for name in ("left", "bottom"):
             # grid lines at major ticks only: the minor ones tripled the cost of every redraw

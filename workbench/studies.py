@@ -1,0 +1,181 @@
+"""Running a study from the window: Run ▸ Run study…, or opening a study preset.
+
+The window asks first ("Run study X: N runs?"), then trains the study with a ``StudyRunner``
+while it stays usable: each run appears in the Runs browser as it starts (selected with its
+siblings, so their curves overlay the plots as they train), progress goes to the status bar and
+the log, and Run waits. When the study ends, all its runs are selected for comparison and the
+Runs dock and the Loss tab come forward. Stop (or closing the window) stops the runs training,
+each with a checkpoint, and starts no more.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import engine
+from engine.runs import safe_name
+from engine.study import Study, load_preset
+from workbench.dialogs import ask_confirm, ask_open_path, show_error
+from workbench.study_runner import StudyResult, StudyRunner
+
+STUDY_FILTER = "Studies (*.yaml *.yml);;All files (*)"
+
+
+def load_study(path: str | Path) -> Study:
+    """The study in ``path``; ConfigError when it is broken or a plain run spec."""
+    loaded = load_preset(path)
+    if not isinstance(loaded, Study):
+        raise engine.ConfigError(
+            "variants", "this is a run spec, not a study (open it with File ▸ Open spec)"
+        )
+    return loaded
+
+
+class Studies:
+    """The study flow of main window ``window`` (``window.studies``)."""
+
+    def __init__(self, window):
+        self.window = window
+        self.runner = StudyRunner(window)
+        self.paths: list[Path] = []  # the current study's runs, in the order they started
+        self.runner.runStarted.connect(self._run_started)
+        self.runner.runEnded.connect(self._run_ended)
+        self.runner.runFailed.connect(self._run_failed)
+        self.runner.finished.connect(self._finished)
+
+    @property
+    def active(self) -> bool:
+        return self.runner.active
+
+    @property
+    def stopping(self) -> bool:
+        return self.runner.active and self.runner.stopping
+
+    # --- asking ---
+    def ask_open(self) -> None:
+        ask_open_path(self.window, "Run study", STUDY_FILTER, self.ask_run, "studyFileDialog")
+
+    def ask_run(self, path: str | Path) -> bool:
+        """Read the study in ``path`` and ask whether to run it; False (with an error dialog)
+        when it cannot be read."""
+        try:
+            study = load_study(path)
+        except engine.ConfigError as exc:
+            self._error("Cannot run study", f"cannot run study {path}: {exc}", f"{path}\n\n{exc}")
+            return False
+        if self._refuse_while_busy(study):
+            return False
+        n = len(study.variants)
+        where = f"{self.window.runs.runs_dir}/{safe_name(study.name)}-<time>/"
+        about = f"{study.description.strip()}\n\n" if study.description.strip() else ""
+        ask_confirm(
+            self.window,
+            "Run study?",
+            f"Run study {study.name}: {n} runs?\n\n{about}"
+            f"Variants: {', '.join(name for name, _ in study.variants)}, "
+            f"{study.parallel} at a time, into {where}",
+            "Run study",
+            lambda: self.run(study),
+            "runStudyDialog",
+        )
+        return True
+
+    # --- running ---
+    def run(self, study: Study) -> Path | None:
+        """Start training ``study``; its folder, or None when it cannot start now."""
+        window = self.window
+        if self._refuse_while_busy(study):
+            return None
+        try:
+            folder = self.runner.start(study, window.runs.runs_dir)
+        except OSError as exc:
+            self._error("Cannot run study", f"cannot run study {study.name}: {exc}", str(exc))
+            return None
+        self.paths = []
+        window.log.add("info", f"study {study.name}: {len(study.variants)} runs into {folder}")
+        window.status.set_state("study")
+        self._progress()
+        window.sync_actions()
+        return folder
+
+    def stop(self) -> None:
+        if self.active and not self.runner.stopping:
+            self.runner.stop()
+            self._say(f"study {self.runner.study.name}: stopping")
+            self.window.sync_actions()
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
+
+    # --- what the runner reports ---
+    def _progress(self) -> None:
+        study = self.runner.study
+        started, total = len(self.paths), len(study.variants)
+        ended = len(self.runner.ended)
+        text = f"study {study.name}: running, {max(started, 1)} of {total} runs"
+        if ended:
+            text += f" ({ended} ended)"
+        self.window.status.showMessage(text)
+
+    def _run_started(self, name: str, path: Path) -> None:
+        self.paths.append(Path(path))
+        self.window.log.add("info", f"study {self.runner.study.name}: {name} started in {path}")
+        runs = self.window.runs
+        runs.refresh_now(Path(path))
+        runs.select(self.paths)  # its curves join its siblings' on the plots as it trains
+        self._progress()
+
+    def _run_ended(self, name: str, path: Path, status: str) -> None:
+        level = "error" if status in ("failed", "diverged") else "info"
+        self.window.log.add(level, f"study {self.runner.study.name}: {name} {status}")
+        self._progress()
+
+    def _run_failed(self, name: str, error: str) -> None:
+        study = self.runner.study.name
+        self._error(
+            f"Study {study}: {name} did not start",
+            f"study {study}: {name} did not start: {error}",
+            f"{name}: {error}\n\nThe study goes on with its other runs.",
+        )
+
+    def _finished(self, result: StudyResult) -> None:
+        window = self.window
+        ran = list(result.runs.values())
+        counts: dict[str, int] = {}
+        for status in result.statuses.values():
+            counts[status] = counts.get(status, 0) + 1
+        if result.errors:
+            counts["did not start"] = len(result.errors)
+        summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+        verb = "stopped" if result.stopped else "finished"
+        text = f"study {result.name}: {verb} ({summary}) in {result.folder}"
+        self._say(text)
+        window.status.set_state(f"study {verb}")
+        runs = window.runs
+        for path in ran:
+            runs.watcher.forget(path)
+        runs.poll()
+        runs.select(ran)
+        window.runs_dock.raise_()
+        window.tabs.setCurrentWidget(window.plots.loss)
+        window.sync_actions()
+        window.close_if_done()
+
+    # --- helpers ---
+    def _refuse_while_busy(self, study: Study) -> bool:
+        if not self.window.busy:
+            return False
+        self._error(
+            "Cannot run study",
+            f"cannot run study {study.name}: a run or a study is in progress",
+            "A run or a study is in progress: stop it first, or wait for it to end.",
+        )
+        return True
+
+    def _say(self, text: str) -> None:
+        self.window.log.add("info", text)
+        self.window.status.showMessage(text)
+
+    def _error(self, title: str, line: str, text: str) -> None:
+        self.window.report_error(line)
+        show_error(self.window, title, text, "studyErrorDialog")
