@@ -97,3 +97,19 @@ def merge_lora(model: nn.Module) -> nn.Module:
         if isinstance(module, LoRALinear):
             _swap(model, name, module.merged())
     return model
+
+
+def count_trainable(model_cfg, vocab_size: int, lora: LoRAConfig, n_classes: int = 0) -> int:
+    """Parameters a run trains before any freezing: all of them, or with LoRA the adapters and
+    a classification head (built on the meta device: no memory, cheap enough for every edit)."""
+    from engine.model import Transformer
+
+    n_classes = n_classes or (2 if model_cfg.head == "classify" else 0)
+    with torch.device("meta"):
+        model = Transformer(model_cfg, vocab_size, n_classes)
+        apply_lora(model, lora)
+    return sum(
+        p.numel()
+        for n, p in model.named_parameters()
+        if lora.rank == 0 or is_adapter(n) or n.startswith("classifier.")
+    )

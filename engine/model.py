@@ -288,12 +288,12 @@ def build_model(
     return Transformer(cfg, vocab_size, n_classes, pad_id)
 
 
-def count_params(cfg: ModelConfig, vocab_size: int) -> int:
+def count_params(cfg: ModelConfig, vocab_size: int, n_classes: int = 0) -> int:
     """Number of parameters (tied weights counted once), without allocating any memory.
 
     The model is built on the meta device, so this is cheap enough to run on every keystroke.
     """
-    n_classes = 2 if cfg.head == "classify" else 0  # the head's size is the task's: a floor
+    n_classes = n_classes or (2 if cfg.head == "classify" else 0)  # the task's, or a floor
     with torch.device("meta"):
         model = Transformer(cfg, vocab_size, n_classes)
     return sum(p.numel() for p in model.parameters())

@@ -8,6 +8,7 @@ import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.data import Vocab, build_task
+from engine.data.vocabulary import PAD, fit_vocab
 from engine.lora import apply_lora
 from engine.model import build_model, generate
 from engine.runs import open_run
@@ -24,8 +25,8 @@ def load_model_from_run(run_dir: str | Path, checkpoint: Path | None = None):
         checkpoint = ckpts[-1]
     spec = record.spec
     vocab = Vocab.from_dict(record.meta["vocab"])  # what the model was trained on
-    task = build_task(spec.data, spec.model)
-    model = build_model(spec.model, len(vocab.tokens))
+    task = fit_vocab([build_task(spec.data, spec.model)], vocab, ["data"])[0]  # run's tokens
+    model = build_model(spec.model, len(vocab.tokens), task.n_classes, task.pad_id)
     apply_lora(model, spec.train.lora)
     model.load_state_dict(load_checkpoint(checkpoint)["model"])
     model.eval()
@@ -47,6 +48,8 @@ def sample_run(
     spec, task, vocab, model = load_model_from_run(run_dir)
     gen = torch.Generator().manual_seed(seed)
     if task.kind == "lm":
+        if prompt == "\n" and hasattr(task, "bos_id"):  # a synthetic task's LM: from its start
+            prompt = vocab.tokens[task.bos_id]
         unknown = sorted(set(prompt) - set(vocab.tokens))
         if unknown:
             raise ValueError(f"the prompt has characters this run never saw: {unknown}")
@@ -55,6 +58,15 @@ def sample_run(
         return vocab.decode(out[0].tolist())
     batch = task.batch("val", examples, gen)
     pred = model(batch.x, batch.src).argmax(-1)
+    if task.n_classes:  # a classification head: one class per example
+        classes = task.info["classes"]
+        lines = []
+        for i in range(examples):
+            text = task.vocab.decode(batch.x[i].tolist()).replace(PAD, "")
+            got, want = classes[int(pred[i])], classes[int(batch.y[i])]
+            verdict = "ok" if got == want else "WRONG"
+            lines.append(f"{text} -> {got}   (expected {want}) {verdict}")
+        return "\n".join(lines)
     lines = []
     for i in range(examples):
         mask = batch.y[i] >= 0

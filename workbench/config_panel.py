@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 import engine
 from engine.config import RunSpec, replace
 from engine.data import build_task
+from engine.lora import count_trainable
 from workbench.config_form import Editor, FieldInfo, editable, make_editor, spec_fields
 from workbench.progress import format_bytes, format_count
 from workbench.theme import Theme
@@ -37,6 +38,7 @@ class Estimate:
     vocab_size: int
     params: int
     memory: dict[str, int]
+    trainable: int  # differs from params with LoRA: the adapters and a task head
 
 
 def estimate(spec: RunSpec) -> Estimate:
@@ -44,10 +46,12 @@ def estimate(spec: RunSpec) -> Estimate:
 
     Raises ConfigError when the data cannot be built (a missing file, a task too long for the
     context)."""
-    vocab = build_task(spec.data, spec.model).vocab_size
-    params = engine.count_params(spec.model, vocab)
+    task = build_task(spec.data, spec.model)
+    vocab = task.vocab_size
+    params = engine.count_params(spec.model, vocab, task.n_classes)
     memory = engine.estimate_memory(spec.model, vocab, spec.train.batch_size, spec.train.optimizer)
-    return Estimate(vocab, params, memory)
+    trainable = count_trainable(spec.model, vocab, spec.train.lora, task.n_classes)
+    return Estimate(vocab, params, memory, trainable)
 
 
 def _field_of(path: str) -> str:
@@ -288,6 +292,8 @@ class ConfigPanel(QWidget):
         self._estimate_pending = False
         mem = est.memory
         count = f"<b>{format_count(est.params)}</b> parameters ({est.params:,})"
+        if est.trainable != est.params:
+            count += f" · {est.trainable:,} trainable (LoRA)"
         self.params_label.setText(f"{count} · vocab {est.vocab_size}")
         parts = " · ".join(f"{k} {format_bytes(v)}" for k, v in mem.items() if k != "total")
         self.memory_label.setText(f"≈ <b>{format_bytes(mem['total'])}</b> to train: {parts}")

@@ -1,6 +1,8 @@
-"""The selected runs overlaid on the live plots: a stable colour and a legend entry per run,
-x = tick, tokens or wall time, the loss plot's smoothing, and each run's timeline (phases and
-events) drawn in its colour.
+"""The selected runs overlaid on the live plots: a stable colour per run, x = tick, tokens or
+wall time, the loss plot's smoothing, and each run's timeline (phases and events) drawn in its
+colour. Within a run, the metrics differ by line style and marker (``curve_style``), and on the
+plots of several metrics (loss, task metrics) each curve has its own legend entry,
+"<run> · <metric>".
 
 Plot items are made once per (plot, run, metric) and fed with ``setData`` when the run's store
 has new rows (``update``), so a frame costs the same however many points there are: the curves
@@ -22,6 +24,7 @@ from PySide6.QtGui import QColor
 
 import engine
 from workbench.follow import FollowedRun, Track
+from workbench.metric_kinds import is_dashed_metric, is_eval_value, is_task_metric, metric_symbol
 from workbench.plots.smoothing import Ema
 
 # Tableau 10: distinct on dark and light backgrounds, and unlike the live curves' blue/orange
@@ -46,6 +49,7 @@ RAW_ALPHA = 60  # the raw curve under a smoothed one
 DOWNSAMPLE_FACTOR = 1.0
 RAW_DOWNSAMPLE_FACTOR = 0.5  # the faint raw curve under a smoothed one: one sample per 2 px
 LINE_WIDTH = 1.0
+SYMBOL_SIZE = 6  # evaluation points: big enough to tell the metrics' markers apart
 SHADE_ALPHA = 22  # phase shading: several runs' phases overlap and must stay readable
 SMOOTHING_DELAY_MS = 80  # re-smooth once a slider drag pauses, not at every step of it
 MAX_EDGES = 40  # per run and plot: repeating marks would hide the curves
@@ -120,6 +124,7 @@ class Target:
     plot: pg.PlotWidget
     wants: Callable[[str], bool]
     smoothed: bool = False
+    label_metrics: bool = False  # legend "<run> · <metric>" per curve, not "<run>" once
     hidden: dict = field(default_factory=dict)  # the plot's own items hidden, with visibility
 
 
@@ -128,6 +133,19 @@ class _Curve:
     main: pg.PlotDataItem
     raw: pg.PlotDataItem | None = None  # faint raw values under a smoothed curve
     ema: Ema | None = None
+
+
+def curve_style(metric: str) -> tuple[Qt.PenStyle, str | None]:
+    """(line style, marker) of a metric's curves, the same for every run (the colour is the
+    run's): task metrics solid for validation and dashed for the train split, each metric its own
+    marker; the validation loss dashed with circles under the solid per-tick training loss;
+    other per-tick scalars solid, no markers."""
+    if is_task_metric(metric):
+        dashed = is_dashed_metric(metric)
+        return (Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine), metric_symbol(metric)
+    if is_eval_value(metric):  # evaluations: a point every eval_every ticks
+        return Qt.PenStyle.DashLine, "o"
+    return Qt.PenStyle.SolidLine, None
 
 
 def _pen(color: str, alpha: int = 255, width: float = LINE_WIDTH, style=Qt.PenStyle.SolidLine):
@@ -169,8 +187,16 @@ class RunOverlay(QObject):
         self._smooth_timer.timeout.connect(self._resmooth)
 
     # --- set-up ---
-    def attach(self, plot: pg.PlotWidget, wants: Callable[[str], bool], smoothed=False) -> None:
-        self.targets.append(Target(plot, wants, smoothed))
+    def attach(
+        self,
+        plot: pg.PlotWidget,
+        wants: Callable[[str], bool],
+        smoothed: bool = False,
+        label_metrics: bool = False,
+    ) -> None:
+        """Draw the shown runs' metrics that ``wants`` accepts on ``plot``. ``label_metrics``:
+        a plot of several metrics per run names each curve "<run> · <metric>" in its legend."""
+        self.targets.append(Target(plot, wants, smoothed, label_metrics))
 
     def curves(self, plot: pg.PlotWidget) -> dict[tuple[Path, str], pg.PlotDataItem]:
         """The overlay's curves on ``plot`` by (run folder, metric): one per run per metric."""
@@ -234,19 +260,25 @@ class RunOverlay(QObject):
 
     def _new_curve(self, target: Target, s: Shown, metric: str) -> _Curve:
         plot = target.plot.getPlotItem()
-        first = not any(k[1] == s.run.path and self.targets[k[0]] is target for k in self._curves)
-        sparse = metric.startswith("val/")  # evaluations: a point every eval_every ticks
-        marks = dict(symbol="o", symbolSize=5, symbolPen=None, symbolBrush=QColor(s.color))
+        if target.label_metrics:  # several metrics per run: each its own entry
+            name = f"{s.name} · {metric}"
+        else:  # one entry per run, on its first curve
+            first = not any(
+                k[1] == s.run.path and self.targets[k[0]] is target for k in self._curves
+            )
+            name = s.name if first else None
+        style, symbol = curve_style(metric)
+        marks = dict(symbol=symbol, symbolSize=SYMBOL_SIZE, symbolPen=None)
 
         def item(pen, name=None, symbols=False, factor=DOWNSAMPLE_FACTOR):
-            made = plot.plot(name=name, pen=pen, **(marks if symbols else {}))
+            brush = dict(symbolBrush=QColor(s.color)) if symbols else {}
+            made = plot.plot(name=name, pen=pen, **(marks if symbols else {}), **brush)
             made.opts["autoDownsampleFactor"] = factor  # pyqtgraph has no setter for it
             made.setDownsampling(auto=True, method="peak")
             made.setClipToView(True)
             return made
 
-        style = Qt.PenStyle.DashLine if sparse else Qt.PenStyle.SolidLine
-        main = item(_pen(s.color, style=style), s.name if first else None, sparse)
+        main = item(_pen(s.color, style=style), name, symbol is not None)
         if not (target.smoothed and self.smoothing > 0):
             return _Curve(main)
         raw = item(_pen(s.color, RAW_ALPHA), factor=RAW_DOWNSAMPLE_FACTOR)

@@ -143,7 +143,9 @@ class RunsPanel(QWidget):
             (plots.task, is_task_metric, False),
         )
         for plot, wants, smoothed in targets:
-            self.overlay.attach(plot, wants, smoothed)
+            # the loss and the metrics plots show several metrics per run: named in the legend
+            several = plot in (plots.loss.plot, plots.task)
+            self.overlay.attach(plot, wants, smoothed, label_metrics=several)
         slider = plots.loss.slider
         slider.valueChanged.connect(lambda v: self.overlay.set_smoothing(v / SLIDER_STEPS))
         self.overlay.set_smoothing(slider.value() / SLIDER_STEPS)

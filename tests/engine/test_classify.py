@@ -12,6 +12,7 @@ from engine.config import ModelConfig, parse_spec, replace
 from engine.data import build_task
 from engine.data.brackets import is_balanced
 from engine.data.vocabulary import PAD, UNK
+from engine.lora import count_trainable
 from engine.model import build_model
 from engine.runs import open_run
 from engine.study import parse_study, run_study
@@ -192,7 +193,8 @@ def test_lora_with_a_head_trains_the_adapters_and_the_head_only(tmp_path):
     pre = spec_of(model={"head": "lm"}, data={"objective": "lm"})
     base = finished(pre, tmp_path / "runs")
     lora = {"rank": 2, "alpha": 4.0, "targets": ["attn.q", "attn.kv"]}
-    run = finished(spec_of(train={"init_from": str(base), "lora": lora}), tmp_path / "runs")
+    spec = spec_of(train={"init_from": str(base), "lora": lora})
+    run = finished(spec, tmp_path / "runs")
     before = load_checkpoint(open_run(base).checkpoints()[-1])["model"]
     after = load_checkpoint(open_run(run).checkpoints()[-1])["model"]
     tensors = {k: v for k, v in after.items() if isinstance(v, torch.Tensor)}
@@ -202,6 +204,8 @@ def test_lora_with_a_head_trains_the_adapters_and_the_head_only(tmp_path):
     assert any(k.startswith("classifier.") for k in moved)
     trainable = open_run(run).meta["trainable_params"]
     assert trainable == sum(v.numel() for k, v in after.items() if k in moved)
+    vocab = len(open_run(run).meta["vocab"]["tokens"])
+    assert count_trainable(spec.model, vocab, spec.train.lora, 2) == trainable  # the GUI's count
 
 
 def test_eval_logs_macro_metrics_and_the_confusion_matrix(tmp_path):
@@ -246,3 +250,19 @@ def test_a_variant_starts_from_an_earlier_variants_run(tmp_path):
 def test_a_reference_to_no_earlier_variant_is_refused():
     with pytest.raises(ConfigError, match=r"variants\[1\].set: init_from variant:later names no"):
         parse_study(study_data(ft={"train.init_from": "variant:later"}, later={}))
+
+
+def test_sampling_a_classifier_lists_examples_with_their_classes(tmp_path):
+    from engine.sample import sample_run
+
+    run = finished(spec_of(), tmp_path / "runs")
+    lines = sample_run(run, examples=4).splitlines()
+    assert len(lines) == 4
+    for line in lines:
+        text, rest = line.split(" -> ")
+        assert text.startswith("^") and len(text) == 9  # the start token and 8 brackets
+        got, want = rest.split("   (expected ")
+        assert got in ("balanced", "unbalanced") and want.split(")")[0] in (
+            "balanced",
+            "unbalanced",
+        )

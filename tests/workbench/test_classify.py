@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 import engine
 from tests.engine.helpers import tiny_spec
 from tests.workbench.classify_helpers import eval_values, write_classify_run
 from tests.workbench.helpers import run_to_end
 from workbench.log_panel import describe
-from workbench.metric_kinds import confusion_cell, is_task_metric
+from workbench.metric_kinds import confusion_cell, is_eval_value, is_task_metric
 from workbench.plots.classify import class_names, last_evaluation
+from workbench.plots.live import TASK_TITLE
 from workbench.plots.series import MetricStore
 from workbench.progress import RunProgress
 
@@ -26,6 +28,15 @@ def test_metric_names():
     assert confusion_cell("val/confusion/x/1") is None and confusion_cell("val/f1") is None
     assert is_task_metric("val/f1") and is_task_metric("val/accuracy")
     assert not is_task_metric("val/loss") and not is_task_metric("val/confusion/0/1")
+    # the train split's evaluation (train.eval_train): its metrics are curves too, not its loss
+    # (train/eval_loss), its matrix, nor the per-tick training loss
+    assert is_task_metric("train/f1") and is_task_metric("train/accuracy")
+    for name in ("train/loss", "train/eval_loss", "train/confusion/0/1", "lr", "grad_norm"):
+        assert not is_task_metric(name), name
+    assert is_eval_value("train/eval_loss") and is_eval_value("train/accuracy")
+    assert not is_eval_value("train/loss") and not is_eval_value("train/confusion/1/0")
+    assert confusion_cell("train/confusion/1/0") is None  # the matrix shown is validation's
+    assert confusion_cell("train/confusion/1/0", "train") == (1, 0)
     assert class_names({"data": {"classes": ["neg", "pos"]}}, 3) == ["neg", "pos", "2"]
     assert class_names({}, 2) == ["0", "1"]
 
@@ -92,6 +103,64 @@ def test_live_evaluations_fill_the_table_and_the_matrix(window, tmp_path):
 
     window.plots.begin_run(tiny_spec(), None)  # a new run: nothing shown until it evaluates
     assert view.isHidden() and view.rows() == [] and view.cell_texts() == []
+
+
+def _split(split: str, confusion, **metrics: float) -> dict[str, float]:
+    """``eval_values`` of the train split, as a run with ``train.eval_train`` logs them."""
+    values = eval_values(confusion, **metrics)
+    out = {name.replace("val/", f"{split}/", 1): v for name, v in values.items()}
+    if "train/loss" in out:
+        out["train/eval_loss"] = out.pop("train/loss")
+    return out
+
+
+def test_live_train_split_metrics_are_dashed(window):
+    """A run evaluating the train split too: its metrics on the Metrics plot beside the
+    validation's, dashed, each metric its own colour and marker (the same for both splits)."""
+    window.plots.begin_run(tiny_spec(), None)
+    train = _split("train", LAST, loss=0.1, accuracy=0.99, f1=0.98)
+    feed(window, 9, {"train/loss": 1.5, **eval_values(FIRST, **METRICS), **train})
+    curves = window.plots.task._raw
+    assert set(curves) == {f"{s}/{m}" for s in ("val", "train") for m in METRICS if m != "loss"}
+    assert "train/eval_loss" not in curves and "train/loss" not in curves
+    pen = {name: item.opts["pen"] for name, item in curves.items()}
+    assert pen["train/accuracy"].style() == Qt.PenStyle.DashLine
+    assert pen["val/accuracy"].style() == Qt.PenStyle.SolidLine
+    assert pen["train/accuracy"].color() != pen["val/accuracy"].color()
+    symbol = {name: item.opts["symbol"] for name, item in curves.items()}
+    assert symbol["val/accuracy"] == symbol["train/accuracy"] == "o"
+    assert symbol["val/f1"] == "t" and symbol["val/precision"] == "s"
+    assert symbol["val/recall"] == "d"
+    assert window.plots.task.item.titleLabel.text == TASK_TITLE
+    # the log line of the evaluation has the train split's values, not the per-tick loss
+    line = next(line for line in window.log.lines() if "tick 9:" in line)
+    assert "train/accuracy 0.9900" in line and "train/eval_loss 0.1000" in line
+    assert "train/loss" not in line and "confusion" not in line
+
+
+def test_overlaid_metrics_of_one_run_differ_by_style_and_legend(make_main_window, tmp_path):
+    """In the Runs overlay a run's curves share its colour: each metric gets its own marker,
+    the train split's are dashed, and each has a legend entry "<run> · <metric>"."""
+    runs = tmp_path / "runs"
+    train = _split("train", LAST, loss=0.1, accuracy=0.99, f1=0.98)
+    evals = {9: {**eval_values(LAST, **METRICS), **train}, 29: eval_values(LAST, **METRICS)}
+    run = write_classify_run(runs / "one", "grok", evals, ["N", "Y"])
+    window = make_main_window()
+    window.runs.select([run])
+    task = window.plots.task
+    curves = {m: item for (_, m), item in window.runs.overlay.curves(task).items()}
+    wanted = {"val/accuracy", "val/precision", "val/recall", "val/f1"}
+    assert set(curves) == wanted | {"train/accuracy", "train/f1"}  # no losses, no matrix
+    pens = {m: item.opts["pen"] for m, item in curves.items()}
+    symbols = {m: item.opts["symbol"] for m, item in curves.items()}
+    assert len({pens[m].color().name() for m in curves}) == 1  # the run's colour
+    assert symbols["val/accuracy"] != symbols["val/f1"]  # two metrics of one run
+    assert len({symbols[m] for m in wanted}) == 4  # accuracy, precision, recall, F1
+    assert symbols["train/f1"] == symbols["val/f1"]  # one metric, two splits
+    assert pens["train/f1"].style() == Qt.PenStyle.DashLine
+    assert pens["val/f1"].style() == Qt.PenStyle.SolidLine
+    legend = {label.text for _, label in task.legend.items}
+    assert {"grok · val/accuracy", "grok · val/f1", "grok · train/f1"} <= legend
 
 
 def test_log_line_of_an_evaluation_skips_the_matrix():

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox, QToolBu
 import engine
 from engine.config import RunSpec
 from engine.data import build_task
+from engine.lora import count_trainable
 from tests.workbench.helpers import button, click, dialog, type_into
 
 
@@ -123,6 +124,20 @@ def test_parameter_count_and_memory_follow_the_form(qtbot, make_main_window, tin
     assert f"({params:,})" in window.config.params_label.text()
     assert window.config.params_label.text() != before
     assert "to train" in window.config.memory_label.text()
+
+
+def test_lora_rank_shows_the_trainable_count(qtbot, make_main_window, tiny_spec_file):
+    window = make_main_window()
+    window.files.load(tiny_spec_file)
+    qtbot.waitUntil(lambda: not window.config.estimate_pending, timeout=10_000)
+    assert "trainable" not in window.config.params_label.text()  # all of them: nothing to say
+    with qtbot.waitSignal(window.config.estimated, timeout=10_000):
+        type_into(qtbot, window.config.editor("train.lora.rank").widget, "4")
+    spec = window.config.spec
+    vocab = build_task(spec.data, spec.model).vocab_size
+    trainable = count_trainable(spec.model, vocab, spec.train.lora)
+    assert 0 < trainable < engine.count_params(spec.model, vocab)
+    assert f"{trainable:,} trainable (LoRA)" in window.config.params_label.text()
 
 
 def test_a_missing_text_file_is_reported_under_data_path(

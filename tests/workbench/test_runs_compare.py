@@ -8,6 +8,7 @@ import csv
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PySide6.QtCore import Qt
 
 import engine
 from engine.messages import PERCENTILES, SiteStats, Stats
@@ -53,7 +54,15 @@ def test_two_runs_overlay_one_curve_per_run_per_metric(window):
     colors = {p: loss[(p, "train/loss")].opts["pen"].color().name() for p in (a, b)}
     assert colors[a] != colors[b]
     legend = [label.text for _, label in window.plots.loss.plot.legend.items]
-    assert "alpha" in legend and "beta" in legend
+    named = {f"{run} · {m}" for run in ("alpha", "beta") for m in ("train/loss", "val/loss")}
+    assert named <= set(legend)  # each curve: "<run> · <metric>"
+    # within a run the validation loss is dashed with markers, the training loss solid
+    assert loss[(a, "val/loss")].opts["pen"].style() == Qt.PenStyle.DashLine
+    assert loss[(a, "val/loss")].opts["symbol"] == "o"
+    assert loss[(a, "train/loss")].opts["pen"].style() == Qt.PenStyle.SolidLine
+    assert loss[(a, "train/loss")].opts["symbol"] is None
+    # a plot of one metric names each run once
+    assert [label.text for _, label in window.plots.lr.legend.items][-2:] == ["alpha", "beta"]
     panel.select([b])
     assert set(panel.overlay.curves(window.plots.loss.plot)) == {(b, "train/loss"), (b, "val/loss")}
     panel.select([a, b])

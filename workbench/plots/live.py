@@ -20,6 +20,7 @@ from workbench.plots.scalar_plot import Curve, ScalarPlot
 from workbench.plots.series import MetricStore
 from workbench.theme import COLORS, Theme
 
+TASK_TITLE = "Task metrics (validation solid, train split dashed)"
 CLASSIFY_SHARE = 0.45  # of the Metrics tab's width, when a run has a confusion matrix
 
 
@@ -27,8 +28,9 @@ class LivePlots:
     """Scalars go in as they arrive (``add``); ``redraw`` on the frame timer shows what changed.
 
     Plots are tabs in the centre: Loss, LR, Grad norm, Tokens/s, Metrics (task metrics such as
-    accuracy, which appear when the first evaluation reports them; beside them, for a
-    classification run, the latest evaluation's table and confusion matrix).
+    accuracy, which appear when the first evaluation reports them, the train split's dashed when
+    the run evaluates it too; beside them, for a classification run, the latest evaluation's
+    table and confusion matrix).
 
     The classification view follows the live run, unless ``show_run`` pins it to another run
     (the one selected in the Runs browser) until ``unpin`` or the next ``begin_run``.
@@ -50,9 +52,7 @@ class LivePlots:
             "tokens / s",
             (Curve("tokens_per_s", COLORS["tokens_per_s"]),),
         )
-        self.task = ScalarPlot(
-            self.store, "Task metrics (validation)", "value", extra=is_task_metric
-        )
+        self.task = ScalarPlot(self.store, TASK_TITLE, "value", extra=is_task_metric)
         # metrics rise towards 1 at the right: their legend goes bottom right, off the curves
         self.task.legend.setOffset((-10, -10))
         self.classify = ClassificationView()

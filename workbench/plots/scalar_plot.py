@@ -11,12 +11,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from workbench.metric_kinds import is_dashed_metric, metric_symbol
 from workbench.plots.export import add_export_menu
 from workbench.plots.series import MetricStore
 from workbench.plots.smoothing import Ema
 from workbench.theme import COLORS, EXTRA_COLORS, Theme
 
 RAW_ALPHA = 70  # the raw curve under a smoothed one, as in TensorBoard
+SYMBOL_SIZE = 6  # evaluation points: big enough to tell a triangle from a circle
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Curve:
     metric: str
     color: str
     symbol: str | None = None  # sparse metrics (evaluations) get markers
+    dash: bool = False  # train-split evaluations, beside the validation's solid lines
 
 
 def _pen(color: str, alpha: int = 255, width: float = 1.6, dash: bool = False) -> pg.mkPen:
@@ -73,6 +76,7 @@ class ScalarPlot(pg.PlotWidget):
         self._extra_colors = cycle(EXTRA_COLORS)
         self._raw: dict[str, pg.PlotDataItem] = {}
         self._colors: dict[str, str] = {}
+        self._dashed: dict[str, bool] = {}
         self._smoothed: dict[str, tuple[pg.PlotDataItem, Ema]] = {}
         self._guide: pg.PlotDataItem | None = None
         for curve in curves:
@@ -83,7 +87,9 @@ class ScalarPlot(pg.PlotWidget):
     def _new_item(self, name: str, pen, symbol: str | None = None) -> pg.PlotDataItem:
         marks = {}
         if symbol:
-            marks = dict(symbol=symbol, symbolSize=5, symbolPen=None, symbolBrush=pen.color())
+            marks = dict(
+                symbol=symbol, symbolSize=SYMBOL_SIZE, symbolPen=None, symbolBrush=pen.color()
+            )
         item = self.item.plot(name=name, pen=pen, **marks)
         item.setDownsampling(auto=True, method="peak")
         item.setClipToView(True)
@@ -92,12 +98,13 @@ class ScalarPlot(pg.PlotWidget):
     def add_curve(self, curve: Curve) -> None:
         smoothed = self._smoothing is not None
         name = f"{curve.metric} (raw)" if smoothed else curve.metric
-        raw = self._new_item(name, _pen(curve.color), curve.symbol)
+        raw = self._new_item(name, _pen(curve.color, dash=curve.dash), curve.symbol)
         self._raw[curve.metric] = raw
         self._colors[curve.metric] = curve.color
+        self._dashed[curve.metric] = curve.dash
         if smoothed:
             self.legend.removeItem(raw)  # the legend names the smoothed curve only
-            item = self._new_item(curve.metric, _pen(curve.color))
+            item = self._new_item(curve.metric, _pen(curve.color, dash=curve.dash))
             self._smoothed[curve.metric] = (item, Ema(self._smoothing))
             self._style_raw(curve.metric)
 
@@ -105,7 +112,7 @@ class ScalarPlot(pg.PlotWidget):
         raw, color = self._raw[metric], self._colors[metric]
         faint = bool(self._smoothing)
         alpha = RAW_ALPHA if faint else 255
-        raw.setPen(_pen(color, alpha, 1.0 if faint else 1.6))
+        raw.setPen(_pen(color, alpha, 1.0 if faint else 1.6, self._dashed[metric]))
         if raw.opts["symbol"]:
             raw.setSymbolBrush(_pen(color, alpha).color())
         self._smoothed[metric][0].setVisible(faint)
@@ -113,11 +120,13 @@ class ScalarPlot(pg.PlotWidget):
     # --- data ---
     def refresh(self, names: set[str]) -> None:
         """Show the new points of ``names`` (the metrics that changed this frame)."""
-        for name in names:
+        for name in sorted(names):  # sorted: extra metrics get the same colours every run
             if name not in self._raw:
                 if not (self._extra and self._extra(name)):
                     continue
-                self.add_curve(Curve(name, next(self._extra_colors), "o"))
+                # evaluations: a marker per metric, the train split's dashed
+                symbol, dash = metric_symbol(name), is_dashed_metric(name)
+                self.add_curve(Curve(name, next(self._extra_colors), symbol, dash))
             series = self.store.get(name)
             self._raw[name].setData(series.x, series.y)
             if name in self._smoothed:
