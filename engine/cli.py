@@ -165,6 +165,23 @@ def _print_runs(runs) -> None:
         )
 
 
+TASK_METRICS = ("val/accuracy", "val/precision", "val/recall", "val/f1", "train/accuracy")
+
+
+def _print_task_metrics(runs) -> None:
+    """The last evaluation's task metrics of each run that has any (classification, seq2seq)."""
+    for r in runs:
+        record = open_run(r.path)
+        values, tick = [], None
+        for name in TASK_METRICS:
+            ticks, v = record.scalars(name)
+            if len(v):
+                values.append(f"{name} {v[-1]:.4f}")
+                tick = int(ticks[-1])
+        if values:
+            print(f"{r.name[:28]:<28} at tick {tick}: " + "  ".join(values))
+
+
 def cmd_list(args) -> int:
     _print_runs(list_runs(args.runs_dir))
     return 0
@@ -183,6 +200,7 @@ def cmd_study(args) -> int:
     )
     folder, summaries = run_study(study, args.runs_dir or default_runs_dir(), overrides=overrides)
     _print_runs(summaries)
+    _print_task_metrics(summaries)
     print(folder)
     return 0 if all(s.status == "finished" for s in summaries) else 1
 

@@ -266,3 +266,19 @@ def test_sampling_a_classifier_lists_examples_with_their_classes(tmp_path):
             "balanced",
             "unbalanced",
         )
+
+
+def test_study_command_prints_the_classifiers_f1(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study_data(finetune={"train.init_from": "variant:pretrain"})))
+    cmd = [sys.executable, "-m", "engine", "study", str(path), "--runs-dir", str(tmp_path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    said = [x for x in out.stdout.splitlines() if "at tick" in x]
+    assert [x.split()[0] for x in said] == ["ft-finetune"]  # the LM pretraining has no metrics
+    assert "at tick 3: val/accuracy " in said[0] and " val/f1 " in said[0]

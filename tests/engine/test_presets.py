@@ -8,40 +8,48 @@ import pytest
 from engine import load_spec
 from engine.messages import Scalars
 from engine.runs import open_run
-from engine.study import Study, load_preset
+from engine.study import Study, load_preset, resolve_refs
 from engine.trainer import start_run
 
 PRESETS = sorted(Path(__file__).parents[2].glob("presets/*.yaml"))
 
 
-def runs_of(path):
-    """Every run a preset file describes: itself, or each variant of a study."""
-    preset = load_preset(path)
-    if isinstance(preset, Study):
-        assert preset.description, "a study states what it is for and what it measured"
-        return [spec for _, spec in preset.variants]
-    assert preset.description, "a preset states what it is for and what it reaches"
-    return [preset]
+SPECS = [p for p in PRESETS if not isinstance(load_preset(p), Study)]
+STUDIES = [p for p in PRESETS if isinstance(load_preset(p), Study)]
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [spec for path in PRESETS for spec in runs_of(path)],
-    ids=lambda spec: spec.name,
-)
-def test_every_preset_and_study_variant_trains_a_few_ticks(spec, tmp_path):
+def train_a_few_ticks(spec, runs_dir):
+    """Train ``spec`` for 3 ticks, stop it (which writes a checkpoint); its run folder."""
     started = threading.Event()
 
     def sink(batch):
         if any(isinstance(m, Scalars) and m.tick >= 2 for m in batch):
             started.set()
 
-    handle = start_run(spec, tmp_path, sink)
+    handle = start_run(spec, runs_dir, sink)
     assert started.wait(120)
     handle.stop()
     assert handle.join(120) and handle.status == "stopped", handle.error
     ticks, losses = open_run(handle.run_dir).scalars("train/loss")
     assert len(ticks) >= 3 and all(v == v for v in losses)
+    return handle.run_dir
+
+
+@pytest.mark.parametrize("spec", [load_preset(p) for p in SPECS], ids=lambda spec: spec.name)
+def test_every_preset_trains_a_few_ticks(spec, tmp_path):
+    assert spec.description, "a preset states what it is for and what it reaches"
+    train_a_few_ticks(spec, tmp_path)
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.stem)
+def test_every_study_variant_trains_a_few_ticks(path, tmp_path):
+    """Each variant in turn; one that starts from another's weights gets that run's
+    checkpoint, as ``python -m engine study`` does."""
+    study = load_preset(path)
+    assert study.description, "a study states what it is for and what it measured"
+    done = {}
+    for name, spec in study.variants:
+        done[name] = train_a_few_ticks(resolve_refs(spec, done), tmp_path)
 
 
 def test_sort_preset_sorts_every_held_out_sequence(tmp_path):

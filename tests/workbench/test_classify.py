@@ -118,10 +118,12 @@ def test_live_train_split_metrics_are_dashed(window):
     """A run evaluating the train split too: its metrics on the Metrics plot beside the
     validation's, dashed, each metric its own colour and marker (the same for both splits)."""
     window.plots.begin_run(tiny_spec(), None)
+    window.progress = RunProgress(30)
     train = _split("train", LAST, loss=0.1, accuracy=0.99, f1=0.98)
     feed(window, 9, {"train/loss": 1.5, **eval_values(FIRST, **METRICS), **train})
     curves = window.plots.task._raw
-    assert set(curves) == {f"{s}/{m}" for s in ("val", "train") for m in METRICS if m != "loss"}
+    val = {f"val/{m}" for m in METRICS if m != "loss"}
+    assert set(curves) == val | {"train/accuracy", "train/f1"}
     assert "train/eval_loss" not in curves and "train/loss" not in curves
     pen = {name: item.opts["pen"] for name, item in curves.items()}
     assert pen["train/accuracy"].style() == Qt.PenStyle.DashLine
@@ -132,6 +134,8 @@ def test_live_train_split_metrics_are_dashed(window):
     assert symbol["val/f1"] == "t" and symbol["val/precision"] == "s"
     assert symbol["val/recall"] == "d"
     assert window.plots.task.item.titleLabel.text == TASK_TITLE
+    legend = {label.text for _, label in window.plots.task.legend.items}
+    assert {"train/accuracy", "val/accuracy"} <= legend
     # the log line of the evaluation has the train split's values, not the per-tick loss
     line = next(line for line in window.log.lines() if "tick 9:" in line)
     assert "train/accuracy 0.9900" in line and "train/eval_loss 0.1000" in line

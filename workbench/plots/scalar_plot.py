@@ -77,6 +77,8 @@ class ScalarPlot(pg.PlotWidget):
         self._raw: dict[str, pg.PlotDataItem] = {}
         self._colors: dict[str, str] = {}
         self._dashed: dict[str, bool] = {}
+        self._named: dict[str, pg.PlotDataItem] = {}  # the item of each metric's legend entry
+        self._in_legend: set[str] = set()
         self._smoothed: dict[str, tuple[pg.PlotDataItem, Ema]] = {}
         self._guide: pg.PlotDataItem | None = None
         for curve in curves:
@@ -99,14 +101,30 @@ class ScalarPlot(pg.PlotWidget):
         smoothed = self._smoothing is not None
         name = f"{curve.metric} (raw)" if smoothed else curve.metric
         raw = self._new_item(name, _pen(curve.color, dash=curve.dash), curve.symbol)
+        self.legend.removeItem(raw)  # named once it has data (``_name_in_legend``)
         self._raw[curve.metric] = raw
         self._colors[curve.metric] = curve.color
         self._dashed[curve.metric] = curve.dash
-        if smoothed:
-            self.legend.removeItem(raw)  # the legend names the smoothed curve only
+        self._named[curve.metric] = raw
+        if smoothed:  # the legend names the smoothed curve only
             item = self._new_item(curve.metric, _pen(curve.color, dash=curve.dash))
+            self.legend.removeItem(item)
+            self._named[curve.metric] = item
             self._smoothed[curve.metric] = (item, Ema(self._smoothing))
             self._style_raw(curve.metric)
+
+    def _name_in_legend(self, metric: str, on: bool) -> None:
+        """A curve is in the legend while it has data: the empty curves of a window with no run
+        of its own would otherwise be named beside the Runs overlay's."""
+        if on == (metric in self._in_legend):
+            return
+        item = self._named[metric]
+        if on:
+            self._in_legend.add(metric)
+            self.legend.addItem(item, metric)
+        else:
+            self._in_legend.discard(metric)
+            self.legend.removeItem(item)
 
     def _style_raw(self, metric: str) -> None:
         raw, color = self._raw[metric], self._colors[metric]
@@ -129,14 +147,16 @@ class ScalarPlot(pg.PlotWidget):
                 self.add_curve(Curve(name, next(self._extra_colors), symbol, dash))
             series = self.store.get(name)
             self._raw[name].setData(series.x, series.y)
+            self._name_in_legend(name, len(series) > 0)
             if name in self._smoothed:
                 item, ema = self._smoothed[name]
                 out = ema.update(series)
                 item.setData(out.x, out.y)
 
     def clear_data(self) -> None:
-        for item in self._raw.values():
+        for metric, item in self._raw.items():
             item.setData([], [])
+            self._name_in_legend(metric, False)
         for metric, (item, _) in self._smoothed.items():
             item.setData([], [])
             self._smoothed[metric] = (item, Ema(self._smoothing))
