@@ -202,7 +202,8 @@ def cmd_study(args) -> int:
     _print_runs(summaries)
     _print_task_metrics(summaries)
     print(folder)
-    return 0 if all(s.status == "finished" for s in summaries) else 1
+    complete = len(summaries) == len(study.variants)
+    return 0 if complete and all(s.status == "finished" for s in summaries) else 1
 
 
 def cmd_export(args) -> int:

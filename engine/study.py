@@ -21,7 +21,10 @@ is replaced by that run's folder (the spec stored with the run holds the real pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +122,12 @@ def variant_refs(spec: RunSpec) -> set[str]:
 def resolve_refs(spec: RunSpec, folders: dict[str, Path]) -> RunSpec:
     """``spec`` with every ``variant:NAME`` replaced by the folder of that variant's run."""
     out = spec
-    for field, value in _init_fields(spec).items():
+    for path, value in _init_fields(spec).items():
         if value and value.startswith(REF):
-            if field == "train.init_from":
-                out = replace(out, {field: str(folders[value.removeprefix(REF)])})
+            if path == "train.init_from":
+                out = replace(out, {path: str(folders[value.removeprefix(REF)])})
             else:  # a list item: edit the phase in a copy
-                i = int(field.split(".")[2])
+                i = int(path.split(".")[2])
                 phases = to_dict(out)["timeline"]["phases"]
                 phases[i]["init_from"] = str(folders[value.removeprefix(REF)])
                 out = replace(out, {"timeline.phases": phases})
@@ -156,6 +159,137 @@ def dump_study(study: Study) -> str:
     return yaml.safe_dump(data, sort_keys=False, width=100)
 
 
+NOT_STARTED = "not started"
+POLL_SECONDS = 0.2  # how often a study looks at its runs
+JOIN_SECONDS = 60.0
+
+
+@dataclass
+class StudyResult:
+    """How a study ended: its folder and what became of each variant."""
+
+    name: str
+    folder: Path
+    runs: dict[str, Path] = field(default_factory=dict)  # variant -> run folder, in start order
+    statuses: dict[str, str] = field(default_factory=dict)  # variant -> final status
+    errors: dict[str, str] = field(default_factory=dict)  # variant -> why it did not start
+    stopped: bool = False
+
+
+class StudyRun:
+    """One training of a study: its folder (made here, with ``study.yaml``), then ``run``.
+
+    ``run`` trains the variants in list order, ``study.parallel`` at a time, and returns when
+    every one has ended. A variant that starts from another's weights (``variant:NAME``) waits
+    for that run and gets its folder; if that run did not finish, or a variant cannot start (a
+    data or model error), it is recorded in ``errors`` and the others still run. ``stop`` (from
+    any thread) stops the runs training (each writes a checkpoint) and starts no more.
+
+    ``prepare(spec) -> spec`` adjusts each spec before it starts (the GUI limits threads);
+    ``sink_for(name)`` gives each run its listener; ``overrides`` (dotted) apply to every variant.
+    """
+
+    def __init__(
+        self,
+        study: Study,
+        runs_dir: Path,
+        *,
+        sink_for: Callable[[str], Sink | None] | None = None,
+        overrides: dict | None = None,
+        prepare: Callable[[RunSpec], RunSpec] | None = None,
+    ):
+        self.study = study
+        self.folder = new_run_dir(Path(runs_dir), study.name)
+        (self.folder / "study.yaml").write_text(dump_study(study), encoding="utf-8")
+        self.result = StudyResult(study.name, self.folder)
+        self._sink_for, self._overrides, self._prepare = sink_for, overrides, prepare
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._handles: list[RunHandle] = []
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop.set()
+            handles = list(self._handles)
+        for handle in handles:
+            handle.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _launch(self, name: str, spec: RunSpec) -> RunHandle:
+        spec = resolve_refs(spec, self.result.runs)
+        if self._overrides:
+            spec = replace(spec, self._overrides)
+        if self._prepare:
+            spec = self._prepare(spec)
+        sink = self._sink_for(name) if self._sink_for else None
+        handle = start_run(spec, self.folder, sink)
+        with self._lock:
+            self._handles.append(handle)
+            stop = self._stop.is_set()
+        if stop:  # stopped while this run was being built
+            handle.stop()
+        return handle
+
+    def run(
+        self,
+        on_start: Callable[[str, Path], None] | None = None,
+        on_end: Callable[[str, Path, str], None] | None = None,
+        on_error: Callable[[str, str], None] | None = None,
+    ) -> StudyResult:
+        """Train the study (blocking); the callbacks run on this thread."""
+        result = self.result
+        pending = list(self.study.variants)
+        running: list[tuple[str, RunHandle]] = []
+        try:
+            while pending or running:
+                while pending and len(running) < self.study.parallel and not self.stopping:
+                    name, spec = pending[0]
+                    refs = variant_refs(spec)
+                    if refs - set(result.statuses) - set(result.errors):
+                        break  # in list order: wait for the runs it starts from to end
+                    pending.pop(0)
+                    try:
+                        for ref in sorted(refs):
+                            status = result.statuses.get(ref, "did not start")
+                            if status != "finished":
+                                raise ConfigError(
+                                    "train.init_from",
+                                    f"variant {ref} {status}: its weights are not there to "
+                                    "start from",
+                                )
+                        handle = self._launch(name, spec)
+                    except Exception as exc:  # a data or model error: the others still run
+                        result.errors[name] = str(exc)
+                        if on_error:
+                            on_error(name, str(exc))
+                        continue
+                    result.runs[name] = handle.run_dir
+                    running.append((name, handle))
+                    if on_start:
+                        on_start(name, handle.run_dir)
+                if self.stopping:
+                    pending.clear()
+                for name, handle in list(running):
+                    if handle.join(timeout=POLL_SECONDS / max(len(running), 1)):
+                        running.remove((name, handle))
+                        result.statuses[name] = handle.status
+                        if on_end:
+                            on_end(name, handle.run_dir, handle.status)
+        finally:
+            for name, handle in running:  # only after an unexpected error: leave nothing behind
+                handle.stop()
+                handle.join(JOIN_SECONDS)
+                result.statuses[name] = handle.status
+            for name, _ in self.study.variants:
+                if name not in result.statuses and name not in result.errors:
+                    result.statuses[name] = NOT_STARTED
+            result.stopped = self.stopping
+        return result
+
+
 def run_study(
     study: Study,
     runs_dir: Path,
@@ -165,29 +299,14 @@ def run_study(
     """Train every variant (``study.parallel`` at a time) into one study folder.
 
     ``sink_for(name) -> Sink | None`` gives each run its listener; ``overrides`` (dotted) apply
-    to every variant (e.g. ``{"train.steps": 10}``). Returns the folder and the summaries.
+    to every variant (e.g. ``{"train.steps": 10}``). Returns the folder and the summaries of the
+    runs that started; a variant that could not start is reported on stderr.
     """
-    folder = new_run_dir(Path(runs_dir), study.name)
-    (folder / "study.yaml").write_text(dump_study(study), encoding="utf-8")
-    pending = [(n, replace(s, overrides) if overrides else s) for n, s in study.variants]
-    running: dict[str, RunHandle] = {}
-    finished: dict[str, Path] = {}
-    while pending or running:
-        # in list order; a variant waits for the variants whose weights it starts from
-        while pending and len(running) < study.parallel:
-            name, spec = pending[0]
-            if not variant_refs(spec) <= set(finished):
-                break
-            pending.pop(0)
-            sink: Sink | None = sink_for(name) if sink_for else None
-            running[name] = start_run(resolve_refs(spec, finished), folder, sink)
-        for name, handle in list(running.items()):
-            if handle.join(timeout=0.2):
-                del running[name]
-                finished[name] = handle.run_dir
-                if handle.status != "finished" and any(name in variant_refs(s) for _, s in pending):
-                    raise RuntimeError(
-                        f"variant {name} ended {handle.status} ({handle.error or 'no error'}); "
-                        "the variants that start from its weights cannot run"
-                    )
-    return folder, [open_run(d).summary() for d in sorted(finished.values())]
+    for _, spec in study.variants:  # a bad override fails here, before any folder or run
+        if overrides:
+            replace(spec, overrides)
+    study_run = StudyRun(study, runs_dir, sink_for=sink_for, overrides=overrides)
+    result = study_run.run(
+        on_error=lambda name, why: print(f"variant {name} did not start: {why}", file=sys.stderr)
+    )
+    return result.folder, [open_run(d).summary() for d in sorted(result.runs.values())]

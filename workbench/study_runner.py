@@ -1,45 +1,23 @@
-"""Training a study from the window: every variant into one study folder, on a thread of its
-own, stoppable at any time.
+"""Training a study from the window: ``engine.study.StudyRun`` on a thread of its own, with its
+progress as Qt signals and ``stop`` for the Stop button and for closing the window.
 
-It does what ``engine.study.run_study`` does (the same ``<runs>/<study>-<time>/`` folder with its
-``study.yaml``, variants started in list order, ``study.parallel`` at a time) plus what the
-window needs and ``run_study`` has no hook for: a signal as each run starts and ends, and
-``stop``, which stops the runs training (each writes a checkpoint and can be resumed) and starts
-no more. A variant that starts from a sibling's weights (``init_from: "variant:NAME"``) waits
-for that run to finish and gets its folder, through the engine's own ``variant_refs`` and
-``resolve_refs``; if the sibling did not finish, it does not start, and the others still run.
-The loop is ``_train``.
+The engine does the work (the study folder and its ``study.yaml``, variants in list order,
+``variant:NAME`` references, a variant that cannot start reported while the others run); this
+adds the thread, the signals, and the GUI's one-torch-thread rule (``limit_threads``).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-import engine
-from engine.config import RunSpec
-from engine.runs import new_run_dir
-from engine.study import Study, dump_study, resolve_refs, variant_refs
+from engine.study import NOT_STARTED, Study, StudyResult, StudyRun
 from workbench.run_session import limit_threads
 
-POLL_SECONDS = 0.2  # how often the study's thread looks at its runs (as run_study does)
+__all__ = ["NOT_STARTED", "StudyResult", "StudyRunner"]
 JOIN_SECONDS = 60.0
-NOT_STARTED = "not started"
-
-
-@dataclass
-class StudyResult:
-    """How a study ended: its folder and what became of each variant."""
-
-    name: str
-    folder: Path
-    runs: dict[str, Path] = field(default_factory=dict)  # variant -> run folder, in list order
-    statuses: dict[str, str] = field(default_factory=dict)  # variant -> final status
-    errors: dict[str, str] = field(default_factory=dict)  # variant -> why it did not start
-    stopped: bool = False
 
 
 class StudyRunner(QObject):
@@ -56,9 +34,7 @@ class StudyRunner(QObject):
         self.folder: Path | None = None
         self.ended: set[str] = set()  # variants ended (or that could not start) so far
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._handles: list[engine.RunHandle] = []
+        self._run: StudyRun | None = None
         self.finished.connect(self._on_finished)
         self.runEnded.connect(lambda name, *_: self.ended.add(name))
         self.runFailed.connect(lambda name, _: self.ended.add(name))
@@ -70,33 +46,25 @@ class StudyRunner(QObject):
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return self._run is not None and self._run.stopping
 
     def start(self, study: Study, runs_dir: Path) -> Path:
         """Make the study's folder and start training it; returns the folder. Raises OSError
         when the folder cannot be written."""
         if self.active:
             raise RuntimeError("a study is already running")
-        folder = new_run_dir(Path(runs_dir), study.name)
-        (folder / "study.yaml").write_text(dump_study(study), encoding="utf-8")
-        self.study, self.folder = study, folder
+        self._run = StudyRun(study, runs_dir, prepare=limit_threads)
+        self.study, self.folder = study, self._run.folder
         self.ended = set()
-        self._stop.clear()
-        self._handles = []
-        self._thread = threading.Thread(
-            target=self._train, args=(study, folder), name="study", daemon=True
-        )
+        self._thread = threading.Thread(target=self._train, name="study", daemon=True)
         self._thread.start()
-        return folder
+        return self.folder
 
     def stop(self) -> None:
         """Stop every run of the study now training (each writes a checkpoint) and start no
         more; ``finished`` follows once they have ended."""
-        with self._lock:
-            self._stop.set()
-            handles = list(self._handles)
-        for handle in handles:
-            handle.stop()
+        if self._run is not None:
+            self._run.stop()
 
     def shutdown(self, timeout: float = JOIN_SECONDS) -> None:
         """Stop and wait for the study's runs to end (the window is closing)."""
@@ -106,62 +74,12 @@ class StudyRunner(QObject):
         self.stop()
         thread.join(timeout)
 
-    # --- the study's thread ---
-    def _launch(self, spec: RunSpec, folder: Path) -> engine.RunHandle:
-        handle = engine.start_run(limit_threads(spec), folder)
-        with self._lock:
-            self._handles.append(handle)
-            stop = self._stop.is_set()
-        if stop:  # stopped while this run was being built
-            handle.stop()
-        return handle
-
-    def _train(self, study: Study, folder: Path) -> None:
-        result = StudyResult(study.name, folder)
-        pending = list(study.variants)
-        running: list[tuple[str, engine.RunHandle]] = []
+    def _train(self) -> None:
+        run = self._run
         try:
-            while pending or running:
-                while pending and len(running) < study.parallel and not self._stop.is_set():
-                    name, spec = pending[0]
-                    refs = variant_refs(spec)
-                    if refs - set(result.statuses) - set(result.errors):
-                        break  # in list order: wait for the runs it starts from to end
-                    pending.pop(0)
-                    try:
-                        for ref in sorted(refs):
-                            status = result.statuses.get(ref, "did not start")
-                            if status != "finished":
-                                raise engine.ConfigError(
-                                    "train.init_from",
-                                    f"variant {ref} {status}: its weights are not there to "
-                                    "start from",
-                                )
-                        handle = self._launch(resolve_refs(spec, result.runs), folder)
-                    except Exception as exc:  # a data or model error: the others still run
-                        result.errors[name] = str(exc)
-                        self.runFailed.emit(name, str(exc))
-                        continue
-                    result.runs[name] = handle.run_dir
-                    running.append((name, handle))
-                    self.runStarted.emit(name, handle.run_dir)
-                if self._stop.is_set():
-                    pending.clear()
-                for name, handle in list(running):
-                    if handle.join(timeout=POLL_SECONDS / max(len(running), 1), delivered=False):
-                        running.remove((name, handle))
-                        result.statuses[name] = handle.status
-                        self.runEnded.emit(name, handle.run_dir, handle.status)
+            run.run(self.runStarted.emit, self.runEnded.emit, self.runFailed.emit)
         finally:
-            for name, handle in running:  # only after an unexpected error: leave nothing behind
-                handle.stop()
-                handle.join(JOIN_SECONDS, delivered=False)
-                result.statuses[name] = handle.status
-            for name, _ in study.variants:
-                if name not in result.statuses and name not in result.errors:
-                    result.statuses[name] = NOT_STARTED
-            result.stopped = self._stop.is_set()
-            self.finished.emit(result)
+            self.finished.emit(run.result)
 
     def _on_finished(self, _result: StudyResult) -> None:
         if self._thread is not None:
