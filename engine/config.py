@@ -174,7 +174,8 @@ class PhaseSpec:
         None, "a complete data section for this phase (unset keys take their defaults)"
     )
     freeze: list[str] = spec_field(
-        help="parameter names or globs to freeze from here on (embed, blocks.0, *.ln_*)",
+        help="parameter names, globs or layer ranges to freeze from here on (embed, blocks.0-1, "
+        "*.ln_*)",
         factory=list,
     )
     unfreeze: list[str] = spec_field(help="parameter names or globs to train again", factory=list)

@@ -26,6 +26,7 @@ Norm events (``timeline.layernorm``), per selected norm, in time order:
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,9 +72,18 @@ def _layer_of(site: str) -> int | str:
     return int(site.split(".")[0].removeprefix("enc"))
 
 
+_RANGE = re.compile(r"(.*?\b)(\d+)-(\d+)(\b.*)")
+
+
 def matches(name: str, pattern: str) -> bool:
     """A parameter name matches a freeze pattern when it is the pattern, lies under it as a
-    module prefix (``blocks.0`` matches ``blocks.0.attn.q.weight``), or matches it as a glob."""
+    module prefix (``blocks.0`` matches ``blocks.0.attn.q.weight``), or matches it as a glob.
+    A layer range ``blocks.0-2`` (inclusive) stands for ``blocks.0``, ``blocks.1``, ``blocks.2``.
+    """
+    ranged = _RANGE.fullmatch(pattern)
+    if ranged:
+        head, lo, hi, tail = ranged.groups()
+        return any(matches(name, f"{head}{i}{tail}") for i in range(int(lo), int(hi) + 1))
     return name == pattern or name.startswith(pattern + ".") or fnmatch.fnmatchcase(name, pattern)
 
 

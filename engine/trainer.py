@@ -234,6 +234,7 @@ class _Trainer:
                 vocab=first.vocab.to_dict(),
                 world_size=world.size,
                 global_batch=t.batch_size * world.size,
+                tokens_per_tick=self.tokens_per_tick,
                 lineage=self.steering.lineage(),
                 params=sum(p.numel() for p in self.model.parameters()),
                 trainable_params=self.steering.trainable_params(0),

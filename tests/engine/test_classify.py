@@ -218,6 +218,7 @@ def test_eval_logs_macro_metrics_and_the_confusion_matrix(tmp_path):
     acc = (cells[0] + cells[3]) / sum(cells)
     assert run.scalars("val/accuracy")[1][-1] == pytest.approx(acc)
     assert run.meta["data"]["classes"] == ["unbalanced", "balanced"]
+    assert run.meta["tokens_per_tick"] == 8 * 9  # batch x ([BOS] + 8 brackets): for tokens axes
 
 
 # --- studies: a variant starts from another's weights ------------------------------------------
@@ -282,3 +283,20 @@ def test_study_command_prints_the_classifiers_f1(tmp_path):
     said = [x for x in out.stdout.splitlines() if "at tick" in x]
     assert [x.split()[0] for x in said] == ["ft-finetune"]  # the LM pretraining has no metrics
     assert "at tick 3: val/accuracy " in said[0] and " val/f1 " in said[0]
+
+
+def test_merged_lora_weights_give_the_adapted_classifiers_outputs():
+    from engine.config import LoRAConfig
+    from engine.lora import apply_lora, merge_lora
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(**HEAD, head="classify"), 12, n_classes=3).eval()
+    apply_lora(model, LoRAConfig(rank=2, alpha=4.0, targets=["attn.q", "attn.kv", "mlp.fc"]))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("lora_B"):
+                p.normal_()  # a trained adapter (B starts at 0, which would prove nothing)
+    x = torch.randint(0, 12, (4, 10))
+    adapted = model(x)
+    torch.testing.assert_close(merge_lora(model)(x), adapted, rtol=1e-5, atol=1e-5)
+    assert not any("lora" in n for n, _ in model.named_parameters())

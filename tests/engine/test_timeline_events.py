@@ -203,3 +203,13 @@ def test_freeze_patterns():
     assert matches("blocks.0.attn.q.weight", "blocks.0")
     assert not matches("blocks.10.attn.q.weight", "blocks.1")
     assert matches("embed.weight", "embed") and matches("blocks.3.ln_attn.bias", "*.ln_*")
+
+
+def test_freeze_layer_ranges_are_inclusive():
+    assert matches("blocks.0.attn.q.weight", "blocks.0-2")
+    assert matches("blocks.2.mlp.fc.weight", "blocks.0-2")
+    assert not matches("blocks.3.mlp.fc.weight", "blocks.0-2")
+    assert not matches("blocks.12.mlp.fc.weight", "blocks.0-2")  # 12 is not 1 or 2
+    assert matches("blocks.1.attn.q.weight", "blocks.1-3.attn")
+    assert not matches("blocks.1.mlp.fc.weight", "blocks.1-3.attn")
+    assert not matches("blocks.1.attn.q.weight", "blocks.3-1")  # an empty range matches nothing

@@ -195,3 +195,19 @@ def test_train_init_from_starts_from_a_run_and_records_the_lineage(pretrained, t
     assert first < open_run(pretrained).scalars("train/loss")[1][0] - 0.5
     with pytest.raises(ConfigError, match="train.init_from: not found"):
         start_run(tiny_spec(train={"init_from": str(tmp_path / "nope")}), tmp_path)
+
+
+def test_a_layer_range_freezes_exactly_those_blocks(tmp_path):
+    spec = tiny_spec(
+        model={"n_layer": 3},
+        train={"steps": 3, "checkpoint_every": 0},
+        timeline={"phases": [{"start": 0, "freeze": ["blocks.0-1"]}]},
+    )
+    run = open_run(finished(spec, tmp_path))
+    from engine.model import build_model
+
+    model = build_model(spec.model, len(run.meta["vocab"]["tokens"]))
+    params = dict(model.named_parameters())
+    frozen = sum(p.numel() for n, p in params.items() if n.startswith(("blocks.0.", "blocks.1.")))
+    assert frozen > 0
+    assert run.meta["trainable_params"] == run.meta["params"] - frozen
