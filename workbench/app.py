@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from PySide6.QtCore import Qt, QTimer
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 
 import engine
 from engine.config import replace
+from engine.study import Study, load_preset
 from workbench.main_window import MainWindow
 from workbench.presets import DEFAULT_PRESETS_DIR
 from workbench.script import Script
@@ -17,13 +19,25 @@ from workbench.settings import APPLICATION, ORGANIZATION, open_settings
 
 
 def make_window(args: argparse.Namespace) -> MainWindow | str:
-    """The window with the preset and overrides of ``args`` applied, or why it cannot be."""
+    """The window with the preset and overrides of ``args`` applied, or why it cannot be.
+
+    A study preset is kept in ``args.study``: scripted mode (``--run``) trains it, the window
+    otherwise asks whether to."""
     spec = None
+    args.study = None
     try:
         if args.preset:
-            spec = engine.load_spec(args.preset)
-        if spec is not None and args.steps is not None:
-            spec = replace(spec, {"train.steps": args.steps})
+            preset = load_preset(args.preset)
+            if isinstance(preset, Study):
+                args.study = preset
+            else:
+                spec = preset
+        steps = {"train.steps": args.steps} if args.steps is not None else None
+        if spec is not None and steps:
+            spec = replace(spec, steps)
+        if args.study is not None and steps:
+            variants = [(name, replace(s, steps)) for name, s in args.study.variants]
+            args.study = dataclasses.replace(args.study, variants=variants)
     except engine.ConfigError as exc:
         return f"{args.preset}: {exc}"
     window = MainWindow(
@@ -39,6 +53,9 @@ def make_window(args: argparse.Namespace) -> MainWindow | str:
         show_dock(window, args.show_dock)
     if spec is not None:
         window.files.show_spec(spec, args.preset)
+    scripted = args.run or args.quit_after_run or args.screenshot
+    if args.study is not None and not scripted:
+        QTimer.singleShot(0, lambda: window.studies.ask_run(args.preset))
     return window
 
 

@@ -1,4 +1,4 @@
-"""Scripted mode: start the run, take a screenshot, quit with the run's verdict.
+"""Scripted mode: start the run (or the study), take a screenshot, quit with the verdict.
 
 The app documents itself this way (docs/screenshots/) and tests drive it the same way. Exit
 codes: 0 when the run finished (or was stopped), 1 when it failed or diverged, 2 when it could
@@ -29,6 +29,7 @@ class Script(QObject):
         self._then = None
         self._settle.timeout.connect(self._check_settled)
         window.session.ended.connect(self._ended)
+        window.studies.runner.finished.connect(self._study_ended)
         window.session.messages.connect(self._check_tick)
         QTimer.singleShot(0, self._begin)
 
@@ -36,6 +37,12 @@ class Script(QObject):
     def _begin(self) -> None:
         if not self.args.run:
             self._when_settled(self._ready_without_run)
+            return
+        study = getattr(self.args, "study", None)
+        if study is not None:
+            if self.window.studies.run(study) is None:
+                print(f"tickbench: the study did not start: {study.name}", file=sys.stderr)
+                self._quit(2)
             return
         if not self.window.start_run():
             error = self.window.config.error or self.window.status.currentMessage()
@@ -59,6 +66,13 @@ class Script(QObject):
     def _ended(self, status: str) -> None:
         self.exit_code = 0 if status in OK_STATUSES else 1
         print(f"tickbench: run {status}: {self.window.last_run_dir}", file=sys.stderr)
+        self._when_settled(self._after_run)
+
+    def _study_ended(self, result) -> None:
+        ok = not result.errors and all(s in OK_STATUSES for s in result.statuses.values())
+        self.exit_code = 0 if ok else 1
+        states = ", ".join(f"{name} {status}" for name, status in result.statuses.items())
+        print(f"tickbench: study {result.name}: {states}: {result.folder}", file=sys.stderr)
         self._when_settled(self._after_run)
 
     def _after_run(self) -> None:

@@ -86,6 +86,24 @@ def test_scripted_run_that_fails_exits_nonzero(tmp_path):
     assert "run diverged" in result.stderr
 
 
+def test_scripted_study_trains_every_variant_and_exits_0(tmp_path):
+    """``--preset STUDY --run``: the window trains the whole study (a variant starting from
+    another's weights included), then exits with the study's verdict."""
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        (ROOT / "presets" / "brackets-finetune.yaml").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    result = _scripted_run(tmp_path, study, "--steps", "4")
+    assert result.returncode == 0, result.stderr
+    assert "pretrain finished, finetune finished, scratch finished" in result.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    runs = {engine.open_run(p).meta["name"]: p for p in folder.iterdir() if p.is_dir()}
+    assert len(runs) == 3
+    lineage = engine.open_run(runs["brackets-finetune-finetune"]).meta["lineage"]
+    assert lineage[0]["run"] == str(runs["brackets-finetune-pretrain"])
+
+
 def test_layout_geometry_recent_files_and_theme_persist(
     qtbot, make_main_window, tiny_spec_file, tmp_path
 ):
