@@ -20,6 +20,8 @@ from workbench.theme import COLORS, EXTRA_COLORS, Theme
 RAW_ALPHA = 70  # the raw curve under a smoothed one, as in TensorBoard
 SYMBOL_SIZE = 6  # evaluation points: big enough to tell a triangle from a circle
 
+LEGEND_ALPHA = 150  # of 255: a legend over curves lets them show through
+
 
 @dataclass(frozen=True)
 class Curve:
@@ -194,4 +196,7 @@ class ScalarPlot(pg.PlotWidget):
         self.legend.setLabelTextColor(fg)  # for entries added later; existing ones:
         for _, label in self.legend.items:
             label.setText(label.text, color=theme.plot_foreground)
-        self.legend.setBrush(pg.mkBrush(QColor(theme.plot_background)))
+        # translucent: with many runs the legend is tall, and the curves under it stay visible
+        backdrop = QColor(theme.plot_background)
+        backdrop.setAlpha(LEGEND_ALPHA)
+        self.legend.setBrush(pg.mkBrush(backdrop))
