@@ -100,16 +100,19 @@ def merge_lora(model: nn.Module) -> nn.Module:
 
 
 def count_trainable(model_cfg, vocab_size: int, lora: LoRAConfig, n_classes: int = 0) -> int:
-    """Parameters a run trains before any freezing: all of them, or with LoRA the adapters and
-    a classification head (built on the meta device: no memory, cheap enough for every edit)."""
+    """Parameters a run trains before any freezing: all of them (but an untied LM head beside a
+    classifier), or with LoRA the adapters and a classification head. Built on the meta device:
+    no memory, cheap enough for every edit."""
     from engine.model import Transformer
 
     n_classes = n_classes or (2 if model_cfg.head == "classify" else 0)
     with torch.device("meta"):
         model = Transformer(model_cfg, vocab_size, n_classes)
         apply_lora(model, lora)
+    unused = "head." if model.classify else None  # an untied LM head beside a classifier
     return sum(
         p.numel()
         for n, p in model.named_parameters()
-        if lora.rank == 0 or is_adapter(n) or n.startswith("classifier.")
+        if (lora.rank == 0 or is_adapter(n) or n.startswith("classifier."))
+        and not (unused and n.startswith(unused))
     )

@@ -159,6 +159,8 @@ class Steering:
     def frozen_names(self, phase: Phase, norm_frozen: dict[str, bool]) -> frozenset[str]:
         """Parameters frozen by the phase's patterns or by a norm ``freeze`` event."""
         names = {n for n in self.params if any(matches(n, pat) for pat in phase.frozen)}
+        if getattr(self.model, "classify", False):  # an untied LM head is never used by it
+            names.update(n for n in self.params if n.startswith("head."))
         if self.lora:  # only the adapters train (and a task head, new in this run)
             names.update(
                 n for n in self.params if not (is_adapter(n) or n.startswith("classifier."))

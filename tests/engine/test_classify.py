@@ -300,3 +300,11 @@ def test_merged_lora_weights_give_the_adapted_classifiers_outputs():
     adapted = model(x)
     torch.testing.assert_close(merge_lora(model)(x), adapted, rtol=1e-5, atol=1e-5)
     assert not any("lora" in n for n, _ in model.named_parameters())
+
+
+def test_an_untied_lm_head_beside_a_classifier_is_not_counted_as_trained(tmp_path):
+    run = open_run(finished(spec_of(model={"tie_weights": False}), tmp_path))
+    vocab = len(run.meta["vocab"]["tokens"])
+    assert run.meta["trainable_params"] == run.meta["params"] - vocab * HEAD["d_model"]
+    spec = spec_of(model={"tie_weights": False})
+    assert count_trainable(spec.model, vocab, spec.train.lora, 2) == run.meta["trainable_params"]
