@@ -34,7 +34,7 @@ class Preset:
             return f"does not load: {self.error}"
         if self.variants:
             return (
-                f"Study of {self.variants} runs (python -m engine study {self.path.name}). "
+                f"Study of {self.variants} runs: load it to train them all and compare them. "
                 f"{self.description}"
             )
         return self.description or "(no description)"

@@ -167,5 +167,5 @@ def test_studies_are_listed_with_how_to_run_them(tmp_path):
     (tmp_path / "broken.yaml").write_text("model: {n_head: 3}\n", encoding="utf-8")
     broken, study = list_presets(tmp_path)
     assert (study.name, study.variants) == ("cmp", 2)
-    assert study.summary == "Study of 2 runs (python -m engine study cmp.yaml). two norms"
+    assert study.summary == "Study of 2 runs: load it to train them all and compare them. two norms"
     assert broken.variants == 0 and broken.summary.startswith("does not load: model.d_model")
