@@ -21,13 +21,16 @@ from engine.runs import open_run
 from engine.timeline import CompiledTimeline, Edge, Phase, matches
 
 
-def build_phase_tasks(spec: RunSpec, timeline: CompiledTimeline, first: Task) -> list[Task]:
+def build_phase_tasks(
+    spec: RunSpec, timeline: CompiledTimeline, first: Task, vocab: Vocab | None = None
+) -> list[Task]:
     """One task per phase (shared when the data is the same), all in the run's vocabulary.
 
-    The run's vocabulary is that of the run its weights start from (``train.init_from``, when it
-    is a run folder), else the first data's; characters a phase's text lacks there read as the
-    unknown token (see ``engine.data.vocabulary``). A synthetic task in other tokens, or a
-    change in the number of classes, is a ConfigError: the embedding and the head are fixed.
+    The run's vocabulary is ``vocab`` (a resumed run's own), else that of the run its weights
+    start from (``train.init_from``, when it is a run folder), else the first data's. Characters
+    a phase's text lacks there read as the unknown token (see ``engine.data.vocabulary``). A
+    synthetic task in other tokens, or other classes, is a ConfigError: the embedding and the
+    head are fixed.
     """
     tasks, fields = [first], ["data"]
     for phase in timeline.phases[1:]:
@@ -45,9 +48,15 @@ def build_phase_tasks(spec: RunSpec, timeline: CompiledTimeline, first: Task) ->
             raise ConfigError(
                 path, f"{task.n_classes} classes; the run's head has {first.n_classes}"
             )
+        if task.n_classes and task.info.get("classes") != first.info.get("classes"):
+            raise ConfigError(
+                path,
+                f"classes {task.info.get('classes')} differ from the run's "
+                f"{first.info.get('classes')}: the head's outputs would change meaning",
+            )
         tasks.append(task)
         fields.append(path)
-    base = base_vocab(timeline)
+    base = vocab or base_vocab(timeline)
     return fit_vocab(tasks, base, fields)
 
 
@@ -201,10 +210,14 @@ class Steering:
 
     def _load_weights(self, ckpt: Path, index: int) -> None:
         """Load a checkpoint's model weights. Adapters and a classification head, absent from a
-        base model, keep their initial values; embedding rows of tokens appended to the base
-        vocabulary (unknown, padding) start as the mean of the base rows."""
+        base model (or, for the head, sized for other classes), keep their initial values.
+        Embedding rows of tokens appended to the base vocabulary (unknown, padding) start as the
+        mean of the base rows."""
         state = load_checkpoint(ckpt, map_location="cpu")["model"]
         own = self.model.state_dict()
+        for key in [k for k in state if k.startswith("classifier.")]:
+            if key not in own or state[key].shape != own[key].shape:
+                del state[key]  # a head for other classes: this task's head starts fresh
         for key in VOCAB_ROWS:
             if key in state and key in own and _appended_rows(state[key], own[key]):
                 old = state[key]

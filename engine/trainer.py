@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from engine.config import RunSpec, load_spec, save_spec
-from engine.data import Batch, build_task
+from engine.data import Batch, Vocab, build_task
 from engine.data.vocabulary import unknown_report
 from engine.distributed import (
     SINGLE,
@@ -195,7 +195,11 @@ class _Trainer:
         self.tokens_per_tick = first.tokens_per_batch(t.batch_size) * world.size
         self.timeline = compile_timeline(spec, first.tokens_in_split("train"), self.tokens_per_tick)
         check_backends(spec, self.timeline, self.device)
-        tasks = build_phase_tasks(spec, self.timeline, first)
+        # a resumed run reads its data in its own stored vocabulary, whatever its base became
+        stored = RunRecord(run_dir).meta.get("vocab") if resume else None
+        tasks = build_phase_tasks(
+            spec, self.timeline, first, Vocab.from_dict(stored) if stored else None
+        )
         first = tasks[0]  # in the run's vocabulary (a finetune's is its base model's)
         torch.manual_seed(spec.seed)
         self.model = build_model(spec.model, first.vocab_size, first.n_classes, first.pad_id)

@@ -49,7 +49,9 @@ def fit_vocab(tasks: list[Task], base: Vocab | None, fields: list[str]) -> list[
     have = set(tokens)
     if any(t.pad_id is not None for t in tasks) and PAD not in have:
         tokens.append(PAD)
-    if any(_reencodable(t) and set(t.vocab.tokens) - have - {PAD} for t in tasks):
+    if UNK not in have and any(
+        _reencodable(t) and set(t.vocab.tokens) - have - {PAD} for t in tasks
+    ):
         tokens.append(UNK)
     vocab = Vocab(tokens)
     out = []

@@ -38,7 +38,7 @@ def spec_of(**sections):
         },
     }
     for key, value in sections.items():
-        data[key] = {**data[key], **value}
+        data[key] = {**data.get(key, {}), **value}
     return parse_spec(data)
 
 
@@ -308,3 +308,57 @@ def test_an_untied_lm_head_beside_a_classifier_is_not_counted_as_trained(tmp_pat
     assert run.meta["trainable_params"] == run.meta["params"] - vocab * HEAD["d_model"]
     spec = spec_of(model={"tie_weights": False})
     assert count_trainable(spec.model, vocab, spec.train.lora, 2) == run.meta["trainable_params"]
+
+
+def test_phases_must_keep_the_heads_classes(tmp_path):
+    one = write_csv(tmp_path / "one.csv", ROWS)
+    other = write_csv(
+        tmp_path / "other.csv", [(t, "x" if lab == "pos" else "y") for t, lab in ROWS]
+    )
+    spec = spec_of(
+        data={"source": "csv", "path": one},
+        timeline={"phases": [{"start": 0}, {"start": 6, "data": {"source": "csv", "path": other}}]},
+    )
+    with pytest.raises(ConfigError, match=r"phases\[1\].data: classes \['x', 'y'\] differ"):
+        start_run(spec, tmp_path / "runs")
+
+
+def test_a_classifier_finetuned_on_other_classes_gets_a_fresh_head(tmp_path):
+    base = finished(spec_of(), tmp_path / "runs")  # brackets: 2 classes
+    rows = [(t, lab) for t, lab in ROWS] + [("()[]", "brackets")] * 3
+    path = write_csv(tmp_path / "three.csv", rows)
+    spec = spec_of(data={"source": "csv", "path": path}, train={"init_from": str(base)})
+    run = open_run(finished(spec, tmp_path / "runs"))
+    assert run.meta["data"]["classes"] == ["brackets", "neg", "pos"]
+    head = load_checkpoint(run.checkpoints()[-1])["model"]["classifier.weight"]
+    assert head.shape == (3, HEAD["d_model"])
+
+
+def test_a_finetune_resumes_in_its_own_vocabulary(tmp_path):
+    from engine.trainer import resume_run
+
+    from .helpers import run_ticks_then_stop
+
+    text = tmp_path / "t.txt"
+    text.write_text("good bad neg pos\n" * 40, encoding="utf-8")
+    base = finished(
+        parse_spec(
+            {
+                "name": "base",
+                "model": {**HEAD, "context": 8},
+                "data": {"source": "text", "path": str(text)},
+                "train": {"steps": 2, "batch_size": 2, "device": "cpu"},
+            }
+        ),
+        tmp_path / "runs",
+    )
+    spec = spec_of(
+        model={"context": 8},
+        data={"source": "csv", "path": write_csv(tmp_path / "d.csv", ROWS)},
+        train={"init_from": str(base), "checkpoint_every": 3},
+    )
+    handle = run_ticks_then_stop(spec, tmp_path / "runs", 4)
+    (base / "spec.yaml").unlink()  # the base run is gone as a run: its vocabulary with it
+    resumed = resume_run(handle.run_dir)
+    assert resumed.join(120) and resumed.status == "finished", resumed.error
+    assert open_run(handle.run_dir).meta["vocab"]["tokens"][-2:] == [PAD, UNK]
