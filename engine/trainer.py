@@ -247,6 +247,14 @@ class _Trainer:
         self.pump = _Pump(sink if world.is_main else None)
         for line in unknown_report(tasks):
             self._log("warning", line)
+        for task in {id(t): t for t in tasks}.values():
+            cut = task.info.get("n_truncated", 0)
+            if cut:
+                self._log(
+                    "warning",
+                    f"{task.info.get('path')}: {cut} of {task.info.get('n_rows')} texts are "
+                    f"longer than model.context={spec.model.context} and were cut there",
+                )
         self.thread = threading.Thread(target=self._run, name="engine-train", daemon=True)
 
     # --- control, called from any thread ---

@@ -362,3 +362,14 @@ def test_a_finetune_resumes_in_its_own_vocabulary(tmp_path):
     resumed = resume_run(handle.run_dir)
     assert resumed.join(120) and resumed.status == "finished", resumed.error
     assert open_run(handle.run_dir).meta["vocab"]["tokens"][-2:] == [PAD, UNK]
+
+
+def test_texts_cut_at_the_context_are_reported(tmp_path):
+    from engine.messages import Log
+
+    rows = ROWS + [("a very long review " * 3, "pos")]
+    spec = spec_of(data={"source": "csv", "path": write_csv(tmp_path / "d.csv", rows)})
+    logs = []
+    handle = start_run(spec, tmp_path, lambda b: logs.extend(m for m in b if isinstance(m, Log)))
+    assert handle.join(120) and handle.status == "finished", handle.error
+    assert any("1 of 61 texts are longer than model.context=12" in m.text for m in logs)
