@@ -150,3 +150,17 @@ def test_export_a_plot_from_its_right_click_menu(
     else:
         assert target.read_text().lstrip().startswith("<?xml")
         assert "<svg" in target.read_text()
+
+
+@pytest.mark.parametrize("weight", [0.3, 0.6, 0.99, 0.999])
+def test_ema_stays_exact_over_long_runs_of_large_values(weight):
+    """Many blocks of the vectorised EMA, values like tokens/s (about 5e4), a late NaN."""
+    rng = np.random.default_rng(1)
+    values = list(5e4 + rng.normal(0, 3e3, 20_000))
+    values[12_345] = math.nan
+    source = Series()
+    for i, v in enumerate(values):
+        source.append(i, v)
+    out = Ema(weight).update(source)
+    expected = tensorboard_smooth(values, weight)
+    assert np.allclose(out.y, expected, rtol=1e-9, equal_nan=True)

@@ -25,6 +25,17 @@ class Series:
         self._y[self._n] = y
         self._n += 1
 
+    def extend(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Append many points at once (x and y of equal length)."""
+        need = self._n + len(x)
+        if need > len(self._x):
+            size = max(need, 2 * len(self._x))
+            self._x = np.concatenate([self._x[: self._n], np.empty(size - self._n)])
+            self._y = np.concatenate([self._y[: self._n], np.empty(size - self._n)])
+        self._x[self._n : need] = x
+        self._y[self._n : need] = y
+        self._n = need
+
     @property
     def x(self) -> np.ndarray:
         return self._x[: self._n]
