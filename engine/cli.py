@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from engine.config import load_spec, replace
+from engine.config import replace
 from engine.data import build_task
 from engine.distributed import World, close_world, init_world
 from engine.errors import ConfigError
@@ -89,7 +89,7 @@ class Progress:
 
 
 def cmd_run(args) -> int:
-    spec = load_spec(args.spec)
+    spec = _run_spec(args.spec)
     overrides = {}
     if args.steps is not None:
         overrides["train.steps"] = args.steps
@@ -236,8 +236,29 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def _run_spec(path: Path, variant: str | None = None, can_pick: bool = False):
+    """The run spec in ``path``, or one ``variant`` of a study; a study without a variant is a
+    ConfigError that says how to train it."""
+    preset = load_preset(path)
+    if not isinstance(preset, Study):
+        if variant:
+            raise ConfigError("--variant", f"{path} is a run spec, not a study")
+        return preset
+    names = [name for name, _ in preset.variants]
+    if variant is None:
+        raise ConfigError(
+            "variants",
+            f"{path} is a study of {len(names)} runs ({', '.join(names)}): train it with "
+            f"`python -m engine study {path}`"
+            + (", or pick one with --variant" if can_pick else ""),
+        )
+    if variant not in names:
+        raise ConfigError("--variant", f"no variant {variant!r}; the study has {names}")
+    return dict(preset.variants)[variant]
+
+
 def cmd_timeline(args) -> int:
-    spec = load_spec(args.spec)
+    spec = _run_spec(args.spec, args.variant, can_pick=True)
     task = build_task(spec.data, spec.model)  # "ep" and "tok" positions need the data's size
     tokens_per_tick = task.tokens_per_batch(spec.train.batch_size)
     tl = compile_timeline(spec, task.tokens_in_split("train"), tokens_per_tick)
@@ -314,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("spec", type=Path)
     tl.add_argument("--csv", action="store_true", help="one row per tick (the default)")
     tl.add_argument("--at", type=int, default=None, help="print one tick as YAML instead")
+    tl.add_argument("--variant", help="a study file: the timeline of this variant")
     tl.set_defaults(func=cmd_timeline)
     return p
 

@@ -140,3 +140,27 @@ def test_study_command_prints_the_comparison_and_the_folder(tmp_path):
     assert {line.split()[0] for line in lines[1:3]} == {"s-a", "s-b"}
     assert all("finished" in line and "3/3" in line for line in lines[1:3])
     assert (tmp_path / "runs" / lines[-1].rsplit("/", 1)[-1] / "study.yaml").exists()
+
+
+def test_run_and_timeline_on_a_study_say_how_to_train_it(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study(variants=[{"name": "a"}, {"name": "b"}])))
+
+    def engine_cli(*args):
+        cmd = [sys.executable, "-m", "engine", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    out = engine_cli("run", str(path), "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 2 and not (tmp_path / "runs").exists()
+    assert f"is a study of 2 runs (a, b): train it with `python -m engine study {path}`" in (
+        out.stderr
+    )
+    out = engine_cli("timeline", str(path), "--variant", "b", "--at", "0")
+    assert out.returncode == 0 and "tick: 0" in out.stdout, out.stderr
+    out = engine_cli("timeline", str(path), "--variant", "c")
+    assert out.returncode == 2 and "no variant 'c'" in out.stderr
