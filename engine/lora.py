@@ -99,20 +99,27 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
-def count_trainable(model_cfg, vocab_size: int, lora: LoRAConfig, n_classes: int = 0) -> int:
-    """Parameters a run trains before any freezing: all of them (but an untied LM head beside a
-    classifier), or with LoRA the adapters and a classification head. Built on the meta device:
-    no memory, cheap enough for every edit."""
-    from engine.model import Transformer
+def never_trained(names, lora: bool, classify: bool) -> set[str]:
+    """Of the parameter ``names``, those a run never trains whatever its timeline says: an
+    untied LM head beside a classifier (unused), and with LoRA everything but the adapters and
+    a classification head (new in the run)."""
+    out = set()
+    for n in names:
+        if classify and n.startswith("head."):
+            out.add(n)
+        elif lora and not (is_adapter(n) or n.startswith("classifier.")):
+            out.add(n)
+    return out
 
-    n_classes = n_classes or (2 if model_cfg.head == "classify" else 0)
+
+def count_trainable(model_cfg, vocab_size: int, lora: LoRAConfig, n_classes: int = 0) -> int:
+    """Parameters a run trains before any freezing (see ``never_trained``). Built on the meta
+    device: no memory, cheap enough for every edit."""
+    from engine.model import Transformer, head_size
+
     with torch.device("meta"):
-        model = Transformer(model_cfg, vocab_size, n_classes)
+        model = Transformer(model_cfg, vocab_size, head_size(model_cfg, n_classes))
         apply_lora(model, lora)
-    unused = "head." if model.classify else None  # an untied LM head beside a classifier
-    return sum(
-        p.numel()
-        for n, p in model.named_parameters()
-        if (lora.rank == 0 or is_adapter(n) or n.startswith("classifier."))
-        and not (unused and n.startswith(unused))
-    )
+    params = dict(model.named_parameters())
+    frozen = never_trained(params, lora.rank > 0, model.classify)
+    return sum(p.numel() for n, p in params.items() if n not in frozen)

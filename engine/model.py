@@ -245,7 +245,9 @@ class Transformer(nn.Module):
         Inputs are right-padded with ``pad_id``; attention is causal, so the real tokens never
         see the padding and the result does not depend on how much of it there is.
         """
-        real = torch.ones_like(x, dtype=torch.bool) if self.pad_id is None else x != self.pad_id
+        if self.pad_id is None:  # fixed-length inputs: every token is real
+            return h.mean(1) if self.cfg.pooling == "mean" else h[:, -1]
+        real = x != self.pad_id
         if self.cfg.pooling == "mean":
             w = real.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
             return (h * w).sum(1) / w.sum(1).clamp(min=1)
@@ -288,14 +290,19 @@ def build_model(
     return Transformer(cfg, vocab_size, n_classes, pad_id)
 
 
+def head_size(cfg: ModelConfig, n_classes: int = 0) -> int:
+    """Outputs of the classification head: the task's count when known, else 2 (the fewest a
+    classifier has), for estimates made before the data is read; 0 without the head."""
+    return (n_classes or 2) if cfg.head == "classify" else 0
+
+
 def count_params(cfg: ModelConfig, vocab_size: int, n_classes: int = 0) -> int:
     """Number of parameters (tied weights counted once), without allocating any memory.
 
     The model is built on the meta device, so this is cheap enough to run on every keystroke.
     """
-    n_classes = n_classes or (2 if cfg.head == "classify" else 0)  # the task's, or a floor
     with torch.device("meta"):
-        model = Transformer(cfg, vocab_size, n_classes)
+        model = Transformer(cfg, vocab_size, head_size(cfg, n_classes))
     return sum(p.numel() for p in model.parameters())
 
 

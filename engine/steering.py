@@ -16,7 +16,7 @@ from engine.config import RunSpec
 from engine.data import Task, Vocab, build_task
 from engine.data.vocabulary import fit_vocab
 from engine.errors import ConfigError
-from engine.lora import is_adapter
+from engine.lora import is_adapter, never_trained
 from engine.runs import open_run
 from engine.timeline import CompiledTimeline, Edge, Phase, matches
 
@@ -56,22 +56,26 @@ def build_phase_tasks(
             )
         tasks.append(task)
         fields.append(path)
-    base = vocab or base_vocab(timeline)
+    base = vocab or base_vocab(timeline, _init_field(spec, 0))
     return fit_vocab(tasks, base, fields)
 
 
-def base_vocab(timeline: CompiledTimeline) -> Vocab | None:
+def base_vocab(timeline: CompiledTimeline, field: str) -> Vocab | None:
     """The vocabulary stored with the run the first phase's weights come from (None when they
     do not come from a run folder)."""
     source = timeline.phases[0].init_from
     if not source:
         return None
-    p = Path(source).expanduser()
-    run = p if p.is_dir() else p.parent.parent
-    if not (run / "spec.yaml").is_file():
+    run = run_of(resolve_init_from(source, field))
+    if run is None or not (run / "spec.yaml").is_file():
         return None  # a bare checkpoint file: the model section has to match on its own
     stored = open_run(run).meta.get("vocab")
     return Vocab.from_dict(stored) if stored else None
+
+
+def run_of(ckpt: Path) -> Path | None:
+    """The run folder a checkpoint file belongs to (``<run>/checkpoints/tick_N.pt``), or None."""
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
 
 
 def resolve_init_from(path: str, field: str) -> Path:
@@ -119,7 +123,8 @@ class Steering:
         self.norms = dict(model.norm_sites())
         assert list(self.norms) == timeline.sites, (list(self.norms), timeline.sites)
         self.params = dict(model.named_parameters())
-        self.lora = any(is_adapter(n) for n in self.params)
+        lora = any(is_adapter(n) for n in self.params)
+        self.never_trained = never_trained(self.params, lora, getattr(model, "classify", False))
         module_names = {id(m): name for name, m in model.named_modules()}
         self.norm_params = {
             site: [f"{module_names[id(n)]}.{p}" for p, _ in n.named_parameters()]
@@ -143,7 +148,7 @@ class Steering:
         out = []
         for index, ckpt in sorted(self._init_files.items()):
             phase = self.timeline.phases[index]
-            run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else None
+            run = run_of(ckpt)
             out.append(
                 {
                     "phase": phase.name,
@@ -168,12 +173,7 @@ class Steering:
     def frozen_names(self, phase: Phase, norm_frozen: dict[str, bool]) -> frozenset[str]:
         """Parameters frozen by the phase's patterns or by a norm ``freeze`` event."""
         names = {n for n in self.params if any(matches(n, pat) for pat in phase.frozen)}
-        if getattr(self.model, "classify", False):  # an untied LM head is never used by it
-            names.update(n for n in self.params if n.startswith("head."))
-        if self.lora:  # only the adapters train (and a task head, new in this run)
-            names.update(
-                n for n in self.params if not (is_adapter(n) or n.startswith("classifier."))
-            )
+        names |= self.never_trained
         for site, frozen in norm_frozen.items():
             if frozen:
                 names.update(self.norm_params[site])

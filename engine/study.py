@@ -21,6 +21,7 @@ is replaced by that run's folder (the spec stored with the run holds the real pa
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from collections.abc import Callable
@@ -107,31 +108,26 @@ def parse_study(data: dict) -> Study:
 REF = "variant:"  # init_from: variant:NAME -> the folder of this study's run of variant NAME
 
 
-def _init_fields(spec: RunSpec) -> dict[str, str | None]:
-    fields = {"train.init_from": spec.train.init_from}
-    for i, phase in enumerate(spec.timeline.phases):
-        fields[f"timeline.phases.{i}.init_from"] = phase.init_from
-    return fields
-
-
 def variant_refs(spec: RunSpec) -> set[str]:
     """Names of the variants whose weights ``spec`` starts from (``init_from: variant:NAME``)."""
-    return {v.removeprefix(REF) for v in _init_fields(spec).values() if v and v.startswith(REF)}
+    sources = [spec.train.init_from] + [p.init_from for p in spec.timeline.phases]
+    return {v.removeprefix(REF) for v in sources if v and v.startswith(REF)}
 
 
 def resolve_refs(spec: RunSpec, folders: dict[str, Path]) -> RunSpec:
     """``spec`` with every ``variant:NAME`` replaced by the folder of that variant's run."""
-    out = spec
-    for path, value in _init_fields(spec).items():
-        if value and value.startswith(REF):
-            if path == "train.init_from":
-                out = replace(out, {path: str(folders[value.removeprefix(REF)])})
-            else:  # a list item: edit the phase in a copy
-                i = int(path.split(".")[2])
-                phases = to_dict(out)["timeline"]["phases"]
-                phases[i]["init_from"] = str(folders[value.removeprefix(REF)])
-                out = replace(out, {"timeline.phases": phases})
-    return out
+
+    def real(source: str | None) -> str | None:
+        if source and source.startswith(REF):
+            return str(folders[source.removeprefix(REF)])
+        return source
+
+    phases = [dataclasses.replace(p, init_from=real(p.init_from)) for p in spec.timeline.phases]
+    return dataclasses.replace(
+        spec,
+        train=dataclasses.replace(spec.train, init_from=real(spec.train.init_from)),
+        timeline=dataclasses.replace(spec.timeline, phases=phases),
+    )
 
 
 def load_preset(path: str | Path) -> RunSpec | Study:

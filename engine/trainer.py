@@ -201,6 +201,7 @@ class _Trainer:
             spec, self.timeline, first, Vocab.from_dict(stored) if stored else None
         )
         first = tasks[0]  # in the run's vocabulary (a finetune's is its base model's)
+        unknown = unknown_report(tasks)  # characters read as the unknown token, per data
         torch.manual_seed(spec.seed)
         self.model = build_model(spec.model, first.vocab_size, first.n_classes, first.pad_id)
         self.model = self.model.to(self.device)
@@ -242,10 +243,10 @@ class _Trainer:
                 lineage=self.steering.lineage(),
                 params=sum(p.numel() for p in self.model.parameters()),
                 trainable_params=self.steering.trainable_params(0),
-                unknown_chars=unknown_report(tasks),
+                unknown_chars=unknown,
             )
         self.pump = _Pump(sink if world.is_main else None)
-        for line in unknown_report(tasks):
+        for line in unknown:
             self._log("warning", line)
         for task in {id(t): t for t in tasks}.values():
             cut = task.info.get("n_truncated", 0)

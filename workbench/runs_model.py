@@ -106,9 +106,7 @@ def read_row(path: Path, presets: dict[Path, str]) -> RunRow | None:
         record = engine.open_run(path)
         summary = record.summary()
         meta = record.meta
-    except (sqlite3.Error, OSError, ValueError, IndexError):
-        # IndexError: RunRecord.summary on a store whose writer has created the file but not
-        # yet its tables (a run starting this instant); read again at the next poll
+    except (sqlite3.Error, OSError, ValueError):
         return None
     if path not in presets:
         try:

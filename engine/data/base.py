@@ -16,6 +16,7 @@ IGNORE = -1
 """Target value meaning "no loss here" (``F.cross_entropy(..., ignore_index=IGNORE)``)."""
 
 SPLITS = ("train", "val")
+POOL_SEED = 20_231  # the generator seed of a data.train_examples pool (not the run's seed)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,19 @@ from pathlib import Path
 import torch
 
 from engine.config import DataConfig, ModelConfig
-from engine.data.base import Batch, Metrics, Task, Vocab, check_batch_size, check_split, randint
+from engine.data.base import (
+    POOL_SEED,
+    Batch,
+    Metrics,
+    Task,
+    Vocab,
+    check_batch_size,
+    check_split,
+    randint,
+)
 from engine.data.metrics import ClassifyMetrics
-from engine.data.vocabulary import PAD, reencode_table
+from engine.data.vocabulary import PAD, reencode_table, unknown_info
 from engine.errors import ConfigError
-
-POOL_SEED = 20_231  # as tasks.POOL_SEED: the fixed draw of a data.train_examples pool
 
 
 def _unit_hash(text: str) -> float:
@@ -143,8 +150,7 @@ class CsvTask(Task):
         other.info = {
             **self.info,
             "vocab_size": len(vocab),
-            "n_unknown": sum(int(unknown[x].sum()) for x, _ in self._splits.values()),
-            "unknown_chars": [t for t, u in zip(self.vocab.tokens, unknown.tolist()) if u],
+            **unknown_info(self.vocab, unknown, [x for x, _ in self._splits.values()]),
         }
         return other
 

@@ -25,6 +25,7 @@ import torch
 from engine.config import DataConfig, ModelConfig
 from engine.data.base import (
     IGNORE,
+    POOL_SEED,
     Batch,
     Metrics,
     Task,
@@ -44,7 +45,6 @@ ENUMERATE_MAX = 1 << 16  # input spaces up to this size are enumerated to check 
 MIN_HELD_FRACTION = 0.001  # rejection sampling of the smaller split must accept often enough
 _CELLS_PER_ROUND = 1 << 22  # candidate tokens drawn per rejection round (bounds memory, ~32 MB)
 _MAX_ROUNDS = 100_000  # unreachable once the build-time checks pass; a guard against a hang
-POOL_SEED = 20_231  # the generator seed of a data.train_examples pool (not the run's seed)
 TOKENS_CAP = 1 << 62  # tokens_in_split for astronomically large input spaces ("unbounded")
 
 # 64-bit FNV-1a over token ids, then the splitmix64 finaliser for avalanche. numpy uint64 array

@@ -17,7 +17,7 @@ import torch
 from engine.config import DataConfig, ModelConfig
 from engine.data.base import Batch, Metrics, Task, Vocab, check_batch_size, check_split, randint
 from engine.data.metrics import LMMetrics
-from engine.data.vocabulary import reencode_table
+from engine.data.vocabulary import reencode_table, unknown_info
 from engine.errors import ConfigError
 
 STDLIB_CORPUS = "builtin:python-stdlib"
@@ -222,8 +222,7 @@ class TextTask(Task):
         other.info = {
             **self.info,
             "vocab_size": len(vocab),
-            "n_unknown": sum(int(unknown[v.long()].sum()) for v in self._splits.values()),
-            "unknown_chars": [t for t, u in zip(self.vocab.tokens, unknown.tolist()) if u],
+            **unknown_info(self.vocab, unknown, list(self._splits.values())),
         }
         return other
 

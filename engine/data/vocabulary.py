@@ -33,6 +33,15 @@ def reencode_table(src: Vocab, dst: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
     return table, unknown
 
 
+def unknown_info(src: Vocab, unknown: torch.Tensor, ids: list[torch.Tensor]) -> dict:
+    """``info`` entries of a re-encoded task: how many of its tokens (``ids``, in ``src``) were
+    unknown, and which characters those were."""
+    return {
+        "n_unknown": sum(int(unknown[x.long()].sum()) for x in ids),
+        "unknown_chars": [t for t, u in zip(src.tokens, unknown.tolist()) if u],
+    }
+
+
 def _reencodable(task: Task) -> bool:
     return hasattr(task, "reencoded")  # character data: text corpora and CSV rows
 
