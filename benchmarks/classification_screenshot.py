@@ -68,16 +68,9 @@ def train(runs_dir: Path) -> Path:
 
 
 def screenshot(runs_dir: Path, run: Path, out: Path) -> None:
-    from PySide6.QtWidgets import QApplication
+    from benchmarks.shot_window import open_window, save
 
-    from workbench.main_window import MainWindow
-    from workbench.settings import open_settings
-
-    app = QApplication.instance() or QApplication([])
-    settings = open_settings(Path(tempfile.mkdtemp()) / "shots.ini")
-    window = MainWindow(settings, runs_dir=runs_dir)
-    window.resize(1280, 800)
-    window.show()
+    app, window = open_window(runs_dir)
     window.runs_dock.raise_()  # the run selected in the Runs browser, under the plots
     window.tabs.setCurrentWidget(window.plots.metrics_tab)
     window.runs.select([run])
@@ -85,10 +78,7 @@ def screenshot(runs_dir: Path, run: Path, out: Path) -> None:
         app.processEvents()
     for _ in range(30):
         app.processEvents()
-    out.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(out / "classification-metrics.png"))
-    window.runs.shutdown()
-    window.shutdown()
+    save(window, out / "classification-metrics.png")
     print(f"wrote classification-metrics.png in {out}")
 
 

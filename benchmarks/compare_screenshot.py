@@ -65,29 +65,12 @@ def train_variants(runs_dir: Path) -> list[Path]:
 
 def screenshot(runs_dir: Path, paths: list[Path], out: Path) -> None:
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication
 
-    from workbench.main_window import MainWindow
+    from benchmarks.shot_window import comparison_layout, open_window, save
     from workbench.runs_model import COLUMNS
-    from workbench.settings import open_settings
 
-    app = QApplication.instance() or QApplication([])
-    settings = open_settings(Path(tempfile.mkdtemp()) / "shots.ini")
-    window = MainWindow(settings, runs_dir=runs_dir)
-    window.resize(1280, 800)
-    window.show()
-    # room for the comparison: the Runs table and the Diff side by side under the plots; the
-    # Config, the Timeline editor and the Log tabs put away (the View menu brings them back)
-    for dock in (window.config_dock, window.timeline_dock, window.log_dock, window.sample_dock):
-        dock.hide()
-    for dock in (window.runs_dock, window.diff_dock):
-        window.removeDockWidget(dock)
-    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, window.runs_dock)
-    window.splitDockWidget(window.runs_dock, window.diff_dock, Qt.Orientation.Horizontal)
-    for dock in (window.runs_dock, window.diff_dock):
-        dock.show()
-    window.resizeDocks([window.runs_dock], [290], Qt.Orientation.Vertical)
-    window.resizeDocks([window.runs_dock, window.diff_dock], [560, 710], Qt.Orientation.Horizontal)
+    app, window = open_window(runs_dir)
+    comparison_layout(window, diff=True, height=290, widths=(560, 710))
     # oldest first: ln-warm-in, the preset's own timeline, is the diff's reference column
     window.runs.table.sortByColumn(COLUMNS.index("started"), Qt.SortOrder.AscendingOrder)
     window.tabs.setCurrentWidget(window.plots.loss)
@@ -101,9 +84,7 @@ def screenshot(runs_dir: Path, paths: list[Path], out: Path) -> None:
     window.runs.diff_view.all_fields.setChecked(True)
     for _ in range(30):
         app.processEvents()
-    window.grab().save(str(out / "compare-tokens-all-fields.png"))
-    window.runs.shutdown()
-    window.shutdown()
+    save(window, out / "compare-tokens-all-fields.png")
     print(f"wrote compare-loss.png and compare-tokens-all-fields.png in {out}")
 
 

@@ -128,33 +128,14 @@ def find_runs(shot: Shot, runs_dirs: list[Path]) -> tuple[Path, list[Path]] | No
 
 def screenshot(shot: Shot, runs_dir: Path, paths: list[Path], out: Path) -> Path:
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QApplication
 
-    from workbench.main_window import MainWindow
+    from benchmarks.shot_window import comparison_layout, open_window, save
     from workbench.plots.loss import SLIDER_STEPS
     from workbench.runs_model import COLUMNS
-    from workbench.settings import open_settings
 
-    app = QApplication.instance() or QApplication([])
-    settings = open_settings(Path(tempfile.mkdtemp()) / "shots.ini")
-    window = MainWindow(settings, runs_dir=runs_dir)
-    window.resize(1280, 800)
-    window.show()
-    # room for the comparison: the Runs table (and, for several runs, the Diff) under the plots;
-    # the Config, the Timeline editor and the Log put away (the View menu brings them back)
-    for dock in (window.config_dock, window.timeline_dock, window.log_dock, window.sample_dock):
-        dock.hide()
-    docks = [window.runs_dock, window.diff_dock] if len(paths) > 1 else [window.runs_dock]
-    for dock in (window.runs_dock, window.diff_dock):
-        window.removeDockWidget(dock)
-    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, window.runs_dock)
-    if len(docks) > 1:
-        window.splitDockWidget(window.runs_dock, window.diff_dock, Qt.Orientation.Horizontal)
-    for dock in docks:
-        dock.show()
-    window.resizeDocks([window.runs_dock], [215], Qt.Orientation.Vertical)
-    if len(docks) > 1:
-        window.resizeDocks(docks, [620, 650], Qt.Orientation.Horizontal)
+    app, window = open_window(runs_dir)
+    # the Diff beside the Runs table only when there is something to diff
+    comparison_layout(window, diff=len(paths) > 1, height=215, widths=(620, 650))
     # oldest first: the variants in the preset's order, the first the diff's reference
     window.runs.table.sortByColumn(COLUMNS.index("started"), Qt.SortOrder.AscendingOrder)
     window.runs.filter.setText(shot.preset)  # the table lists this preset's runs only
@@ -179,11 +160,8 @@ def screenshot(shot: Shot, runs_dir: Path, paths: list[Path], out: Path) -> Path
         shown.getPlotItem().setYRange(*shot.y_range, padding=0)
     for _ in range(SETTLE_EVENTS):
         app.processEvents()
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"gallery-{shot.preset}.png"
-    window.grab().save(str(path))
-    window.runs.shutdown()
-    window.shutdown()
+    save(window, path)
     window.deleteLater()
     return path
 

@@ -289,13 +289,12 @@ def test_merged_lora_weights_give_the_adapted_classifiers_outputs():
     from engine.config import LoRAConfig
     from engine.lora import apply_lora, merge_lora
 
+    from .test_lora import as_if_trained
+
     torch.manual_seed(0)
     model = build_model(ModelConfig(**HEAD, head="classify"), 12, n_classes=3).eval()
     apply_lora(model, LoRAConfig(rank=2, alpha=4.0, targets=["attn.q", "attn.kv", "mlp.fc"]))
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if n.endswith("lora_B"):
-                p.normal_()  # a trained adapter (B starts at 0, which would prove nothing)
+    as_if_trained(model)
     x = torch.randint(0, 12, (4, 10))
     adapted = model(x)
     torch.testing.assert_close(merge_lora(model)(x), adapted, rtol=1e-5, atol=1e-5)

@@ -21,15 +21,20 @@ from .helpers import tiny_spec
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def as_if_trained(model: torch.nn.Module) -> None:
+    """Random adapters (B starts at 0, which would prove nothing about merging)."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("lora_B"):
+                p.normal_()
+
+
 def test_merged_weights_give_the_adapted_outputs():
     torch.manual_seed(0)
     model = build_model(ModelConfig(n_layer=2, n_head=2, d_model=32, d_ff=64, context=16), 20)
     names = apply_lora(model, LoRAConfig(rank=4, alpha=8, targets=["attn.q", "mlp.fc"]))
     assert names == ["blocks.0.attn.q", "blocks.0.mlp.fc", "blocks.1.attn.q", "blocks.1.mlp.fc"]
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if n.endswith("lora_B"):
-                p.normal_()  # a trained adapter (B starts at 0, which would prove nothing)
+    as_if_trained(model)
     x = torch.randint(0, 20, (3, 16))
     adapted = model(x)
     plain = merge_lora(model)(x)
