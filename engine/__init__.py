@@ -13,14 +13,16 @@ from engine.config import (
     TrainConfig,
     dump_spec,
     load_spec,
+    load_yaml,
     parse_spec,
+    read_yaml,
     save_spec,
     spec_from_yaml,
 )
 from engine.errors import ConfigError
 from engine.messages import Event, Log, Message, Scalars, Status
 from engine.model import count_params, estimate_memory
-from engine.runs import RunRecord, RunSummary, default_runs_dir, list_runs, open_run
+from engine.runs import RunRecord, RunSummary, default_runs_dir, list_runs, open_run, run_dirs
 from engine.sample import sample_run
 from engine.timeline import CompiledTimeline, compile_timeline
 from engine.trainer import RunHandle, resume_run, start_run
@@ -43,6 +45,7 @@ __all__ = [
     "list_runs",
     "open_run",
     "resume_run",
+    "run_dirs",
     "sample_run",
     "start_run",
     "DataConfig",
@@ -53,7 +56,9 @@ __all__ = [
     "TrainConfig",
     "dump_spec",
     "load_spec",
+    "load_yaml",
     "parse_spec",
+    "read_yaml",
     "save_spec",
     "spec_from_yaml",
 ]

@@ -63,12 +63,14 @@ class Progress:
                     self.val, force = v["val/loss"], True
             elif isinstance(msg, Status):
                 self.final_status = msg
-                if msg.status not in ("running",):
+                if msg.status in ("stopped", "interrupted"):  # failures: the `error:` line
                     print(
                         f"status: {msg.status} at tick {msg.tick} {msg.detail}".rstrip(),
                         file=self.stream,
                     )
             elif isinstance(msg, Log) and msg.level != "info":
+                if msg.level == "error" and "\n" not in msg.text.strip():
+                    continue  # the run's error: said once, as the last line (see _wait)
                 print(msg.text.rstrip(), file=self.stream)
         now = time.monotonic()
         if tick is not None and (force or now - self.last_print >= self.every):
@@ -347,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, RuntimeError, ValueError) as exc:
+    except BrokenPipeError:  # `... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
+    except (OSError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

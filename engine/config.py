@@ -8,8 +8,11 @@ field path (``model.n_head``) and the reason.
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -21,6 +24,9 @@ from engine.errors import ConfigError
 # A timeline position: an int is a tick; a string is "25%", "2ep", "1.5Mtok" (resolved by the
 # timeline compiler, which knows the run length and the data).
 Position = Union[int, str]
+
+LARGEST_INT = 2**63 - 1  # no integer field takes more (torch seeds, int64 tensors, ...)
+LONGEST_NAME = 200  # characters in a run or phase name
 
 
 def spec_field(
@@ -131,9 +137,15 @@ class TrainConfig:
     eval_every: int = spec_field(
         100, "ticks between validation passes (0 = only at the end)", min=0
     )
-    eval_batches: int = spec_field(20, "batches per validation pass", min=1)
+    eval_batches: int = spec_field(20, "batches per validation pass", min=1, max=100_000)
     checkpoint_every: int = spec_field(
         500, "ticks between checkpoints (0 = only at the end)", min=0
+    )
+    keep_checkpoints: int = spec_field(
+        3,
+        "keep the last N periodic checkpoints (phase boundaries and marked checkpoints are "
+        "always kept; 0 keeps all)",
+        min=0,
     )
     stats_every: int = spec_field(25, "ticks between activation-statistics captures", min=0)
     init_from: str | None = spec_field(
@@ -238,14 +250,36 @@ class RunSpec:
 SYNTHETIC_SOURCES = ("copy", "reverse", "sort", "add", "modadd", "brackets")
 
 
+class _Short(reprlib.Repr):
+    """repr cut short for one-line messages; a huge int is described, never written out."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxstring = self.maxother = 60
+
+    def repr_int(self, x: int, level: int) -> str:
+        return f"a {x.bit_length()}-bit integer" if abs(x) > 10**30 else repr(x)
+
+
+_SHORT = _Short()
+
+
+def show(value: Any) -> str:
+    """A user's value in a message: short and on one line, whatever its size or type."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= 80 else text[:76] + " ..."
+
+
 def _key(name: str) -> str:
     """Python field name -> YAML key (``from_`` is ``from`` in YAML)."""
     return name.rstrip("_")
 
 
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int) and not isinstance(key, bool):
         return f"{path}[{key}]"
+    if not isinstance(key, str) or not key.isprintable() or len(key) > 60:
+        key = show(key)
     return f"{path}.{key}" if path else key
 
 
@@ -274,11 +308,18 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 return _convert(arg, value, path)
             except ConfigError as exc:
                 errors.append(exc.reason)
-        raise ConfigError(path, errors[0] if len(errors) == 1 else " or ".join(errors))
+        too_large = [e for e in errors if e.startswith("must be within")]  # right type
+        if too_large:
+            raise ConfigError(path, too_large[0])
+        got = f", got {show(value)}"
+        if all(e.startswith("expected ") and e.endswith(got) for e in errors):
+            wanted = " or ".join(e.removeprefix("expected ").removesuffix(got) for e in errors)
+            raise ConfigError(path, f"expected {wanted}{got}")
+        raise ConfigError(path, " or ".join(errors))
     if origin is Literal:
         if value not in args:
             choices = ", ".join(str(a) for a in args)
-            raise ConfigError(path, f"must be one of {choices}; got {value!r}")
+            raise ConfigError(path, f"must be one of {choices}; got {show(value)}")
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -286,15 +327,17 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         return [_convert(args[0], v, _join(path, i)) for i, v in enumerate(value)]
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(path, f"expected a list of {len(args)} numbers, got {value!r}")
+            raise ConfigError(path, f"expected a list of {len(args)} numbers, got {show(value)}")
         return tuple(_convert(a, v, _join(path, i)) for i, (a, v) in enumerate(zip(args, value)))
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(path, f"expected true or false, got {value!r}")
+            raise ConfigError(path, f"expected true or false, got {show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, f"expected an integer, got {value!r}")
+            raise ConfigError(path, f"expected an integer, got {show(value)}")
+        if abs(value) > LARGEST_INT:
+            raise ConfigError(path, f"must be within ±{LARGEST_INT}, got {show(value)}")
         return value
     if tp is float:
         # YAML 1.1 reads "1e-3" (no dot) as a string; accept what any user means by it.
@@ -302,15 +345,19 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             try:
                 value = float(value)
             except ValueError:
-                raise ConfigError(path, f"expected a number, got {value!r}") from None
+                raise ConfigError(path, f"expected a number, got {show(value)}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, f"expected a number, got {value!r}")
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(path, f"must be a finite number, got {value!r}")
-        return float(value)
+            raise ConfigError(path, f"expected a number, got {show(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an int past the largest float
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(path, f"must be a finite number, got {show(value)}")
+        return number
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(path, f"expected a string, got {value!r}")
+            raise ConfigError(path, f"expected a string, got {show(value)}")
         return value
     raise TypeError(f"unsupported annotation {tp!r} at {path}")  # a bug in this module
 
@@ -338,7 +385,7 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
     fields = {_key(f.name): f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            raise ConfigError(_join(path, str(key)), "unknown key")
+            raise ConfigError(_join(path, key), "unknown key")
     kwargs = {}
     for key, value in data.items():
         f = fields[key]
@@ -380,9 +427,35 @@ def to_dict(obj: Any, compact: bool = False) -> Any:
 CLASSIFY_SOURCES = ("brackets", "csv")  # the data sources whose examples have class labels
 
 
+def check_name(name: str, path: str) -> None:
+    """A run or phase name: not blank, at most LONGEST_NAME characters, no control characters
+    (it becomes a folder name and a label in CSV rows and plots)."""
+    if not name.strip():
+        raise ConfigError(path, "must not be empty")
+    if len(name) > LONGEST_NAME:
+        raise ConfigError(path, f"has {len(name)} characters; at most {LONGEST_NAME}")
+    for c in name:
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs"):
+            raise ConfigError(path, f"contains the control character {c!r}")
+
+
+def _check_device(name: str) -> None:
+    import torch  # local: reading a spec needs no torch otherwise
+
+    try:
+        ok = name == "auto" or torch.device(name).type in ("cpu", "cuda")
+    except (RuntimeError, ValueError, TypeError):  # torch's "Invalid device string"
+        ok = False
+    if not ok:
+        raise ConfigError("train.device", f"must be auto, cpu, cuda or cuda:N; got {show(name)}")
+
+
 def validate(spec: RunSpec) -> RunSpec:
     """Rules that involve more than one field. Raises ConfigError; returns the spec."""
     m, d = spec.model, spec.data
+    check_name(spec.name, "name")
+    for i, phase in enumerate(spec.timeline.phases):
+        check_name(phase.name, f"timeline.phases[{i}].name")
     if m.d_model % m.n_head:
         raise ConfigError("model.d_model", f"{m.d_model} is not divisible by n_head={m.n_head}")
     if m.arch == "encoder_decoder" and d.source == "text":
@@ -409,11 +482,12 @@ def validate(spec: RunSpec) -> RunSpec:
         raise ConfigError("data.objective", f"lm applies to synthetic tasks, not {d.source}")
     if d.objective == "lm" and m.arch != "decoder":
         raise ConfigError("data.objective", "lm pretraining trains a decoder")
-    if spec.train.device not in ("auto", "cpu", "cuda") and not spec.train.device.startswith(
-        "cuda:"
-    ):
+    _check_device(spec.train.device)
+    if spec.train.lora.rank > m.d_model:  # every adapted projection has d_model on one side
         raise ConfigError(
-            "train.device", f"must be auto, cpu, cuda or cuda:N; got {spec.train.device!r}"
+            "train.lora.rank",
+            f"{spec.train.lora.rank} is more than model.d_model={m.d_model} (a rank-r update "
+            "needs r <= the smaller side of the matrix)",
         )
     # The timeline compiler checks positions, ordering and events against the run and model.
     from engine.timeline import check_timeline  # local: timeline imports this module
@@ -432,27 +506,146 @@ def parse_spec(data: Any) -> RunSpec:
     return validate(from_dict(RunSpec, data))
 
 
-def spec_from_yaml(text: str) -> RunSpec:
+MAX_DEPTH = 64  # YAML nesting; a spec needs about 5
+MAX_NODES = 20_000  # YAML values (aliases expanded); a spec has hundreds
+MAX_TEXT = 256_000  # characters (and bytes of a file); a spec has a few thousand
+
+
+try:
+    from yaml.cyaml import CParser
+
+    class _SafeLoader(
+        yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+    ):
+        """yaml.SafeLoader with libyaml's scanner and parser (several times faster) under
+        PyYAML's own composer, which _Loader checks."""
+
+        def __init__(self, text: str):
+            CParser.__init__(self, text)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+
+except ImportError:  # PyYAML built without libyaml
+    _SafeLoader = yaml.SafeLoader
+
+
+class _Loader(_SafeLoader):
+    """A safe loader that refuses nesting deeper than MAX_DEPTH (instead of a RecursionError) and
+    more than MAX_NODES values, and turns scalars it cannot build (``2001-02-30``, a 5000-digit
+    int) into YAML errors."""
+
+    depth = nodes = 0
+
+    def _too_deep(self, line: int) -> ConfigError:
+        return ConfigError("spec", f"nested more than {MAX_DEPTH} deep (line {line + 1})")
+
+    def fetch_flow_collection_start(self, token_class):
+        # PyYAML's own scanner (without libyaml): here already, not only in compose_node, as
+        # its look-ahead over many open brackets ("[[[[...") is quadratic in their number.
+        if self.flow_level >= MAX_DEPTH:
+            raise self._too_deep(self.line)
+        super().fetch_flow_collection_start(token_class)
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        self.nodes += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise self._too_deep(self.peek_event().start_mark.line)
+            if self.nodes > MAX_NODES:
+                raise _too_many()
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, TypeError) as exc:
+            why = str(exc).split(";")[0]
+            raise yaml.constructor.ConstructorError(
+                problem=f"cannot read {show(node.value)}: {why}", problem_mark=node.start_mark
+            ) from None
+
+
+def _too_many() -> ConfigError:
+    return ConfigError("spec", f"has more than {MAX_NODES} values (aliases expanded)")
+
+
+def _check_node(node: yaml.Node, path: str, sizes: dict[int, int | None]) -> int:
+    """Raise ConfigError on a duplicate key in any mapping (naming its path and line) or a
+    recursive alias; return the node count with aliases expanded. Each node is walked once,
+    however many aliases point at it."""
+    if id(node) in sizes:
+        if sizes[id(node)] is None:
+            raise ConfigError(path or "spec", "an alias refers to the node that holds it")
+        return sizes[id(node)]
+    sizes[id(node)] = None
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key, value in node.value:
+            scalar = isinstance(key, yaml.ScalarNode)
+            sub = _join(path, key.value if scalar else "?")
+            if scalar and (key.tag, key.value) in seen:
+                raise ConfigError(sub, f"duplicate key (line {key.start_mark.line + 1})")
+            seen.add((key.tag, key.value) if scalar else id(key))
+            size += _check_node(key, sub, sizes) + _check_node(value, sub, sizes)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_check_node(v, _join(path, i), sizes) for i, v in enumerate(node.value))
+    sizes[id(node)] = size
+    return size
+
+
+def load_yaml(text: str) -> Any:
+    """YAML text -> plain data, as yaml.safe_load but every failure a ConfigError: bad YAML,
+    duplicate keys, nesting deeper than MAX_DEPTH, more than MAX_NODES nodes or MAX_TEXT
+    characters."""
+    if len(text) > MAX_TEXT:
+        raise ConfigError("spec", f"has {len(text)} characters; a spec has at most {MAX_TEXT}")
     try:
-        data = yaml.safe_load(text)
+        loader = _Loader(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _check_node(node, "", {}) > MAX_NODES:
+            raise _too_many()
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError("spec", f"not valid YAML{where}: {problem}") from None
-    return parse_spec(data)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file -> plain data (see ``load_yaml``). Every failure is a ConfigError."""
+    p = Path(path)
+    try:
+        if p.exists() and not p.is_file():  # a folder, a pipe, /dev/zero: nothing to read
+            raise ConfigError("spec", f"cannot read {p}: not a file")
+        with p.open("rb") as f:
+            data = f.read(MAX_TEXT + 1)
+        if len(data) > MAX_TEXT:
+            raise ConfigError("spec", f"cannot read {p}: more than {MAX_TEXT} bytes")
+        text = data.decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError("spec", f"file not found: {p}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("spec", f"cannot read {p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError("spec", f"cannot read {p}: {exc.strerror or exc}") from None
+    return load_yaml(text)
+
+
+def spec_from_yaml(text: str) -> RunSpec:
+    return parse_spec(load_yaml(text))
 
 
 def load_spec(path: str | Path) -> RunSpec:
     """Read and validate a run spec YAML file. Every failure is a ConfigError."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("spec", f"file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("spec", f"cannot read {p}: {exc}") from None
-    return spec_from_yaml(text)
+    return parse_spec(read_yaml(path))
 
 
 def dump_spec(spec: RunSpec) -> str:
@@ -469,7 +662,7 @@ def replace(spec: RunSpec, overrides: dict[str, Any]) -> RunSpec:
     data = to_dict(spec)
     for dotted, value in overrides.items():
         node = data
-        *parents, leaf = dotted.split(".")
+        *parents, leaf = str(dotted).split(".")
         for part in parents:
             node = node[part]
         node[leaf] = value

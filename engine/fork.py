@@ -69,11 +69,11 @@ def fork_run(
     compile_timeline(spec)  # a bad spec fails here, before a folder is made
     meta = {k: v for k, v in parent.meta.items() if k not in _NOT_INHERITED}
     origin = {"run": str(parent.path), "checkpoint": ckpt.name, "tick": tick}
-    target = new_run_dir(Path(runs_dir) if runs_dir else parent.path.parent, spec.name)
-    try:
-        save_spec(spec, target / "spec.yaml")
-        writer = RunWriter(target)
-        shutil.copy2(ckpt, checkpoint_path(target, tick))
+
+    def prepare(folder: Path) -> None:  # the fork appears only once it is whole
+        save_spec(spec, folder / "spec.yaml")
+        writer = RunWriter(folder)
+        shutil.copy2(ckpt, checkpoint_path(folder, tick))
         lineage = {"phase": None, "tick": tick, "checkpoint": str(ckpt), "run": str(parent.path)}
         meta.update(
             name=spec.name,
@@ -82,8 +82,13 @@ def fork_run(
             forked_from=origin,
             lineage=[*meta.get("lineage", []), lineage],
         )
-        writer.set_meta(**meta)
-        writer.close()
+        try:
+            writer.set_meta(**meta)
+        finally:
+            writer.close()
+
+    target = new_run_dir(Path(runs_dir) if runs_dir else parent.path.parent, spec.name, prepare)
+    try:
         return resume_run(target, sink, paused=paused)
     except ConfigError as exc:
         shutil.rmtree(target, ignore_errors=True)

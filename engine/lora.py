@@ -83,6 +83,14 @@ def apply_lora(model: nn.Module, cfg: LoRAConfig) -> list[str]:
         return []
     names = _targets(model, cfg)
     for name in names:
+        base = model.get_submodule(name)
+        if cfg.rank > min(base.in_features, base.out_features):
+            raise ConfigError(
+                "train.lora.rank",
+                f"{cfg.rank} is more than {name} ({base.in_features} -> {base.out_features}) "
+                f"takes: at most {min(base.in_features, base.out_features)}",
+            )
+    for name in names:
         _swap(model, name, LoRALinear(model.get_submodule(name), cfg.rank, cfg.alpha))
     return names
 

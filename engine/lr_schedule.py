@@ -100,6 +100,11 @@ def resolve_segments(spec: RunSpec, units: Units) -> list[Segment]:
         milestones = []
         for j, m in enumerate(seg.milestones):
             tick = resolve_position(m, f"{path}.milestones[{j}]", units)
+            if tick is not None and not start <= tick < end:
+                raise ConfigError(
+                    f"{path}.milestones[{j}]",
+                    f"tick {tick} is outside the segment (ticks {start} to {end - 1})",
+                )
             if tick is not None:
                 milestones.append(tick)
         out.append(Segment(start, end, seg, tuple(sorted(milestones))))

@@ -26,13 +26,16 @@ targets.view(-1), ignore_index=-1)``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.config import ModelConfig
+from engine.errors import ConfigError
 from engine.norm import Norm, check_backend
 
 BYTES_FP32 = 4
@@ -177,6 +180,8 @@ class Transformer(nn.Module):
         if self.classify:
             self.classifier = nn.Linear(cfg.d_model, n_classes)
 
+        if self.embed.weight.is_meta:  # counting parameters: no values to initialise (fast)
+            return
         self.apply(self._init_weights)
         # GPT-2: scale the projections that write into the residual stream by 1/sqrt(number of
         # residual adds), so the stream's variance does not grow with depth at init.
@@ -299,11 +304,18 @@ def head_size(cfg: ModelConfig, n_classes: int = 0) -> int:
 def count_params(cfg: ModelConfig, vocab_size: int, n_classes: int = 0) -> int:
     """Number of parameters (tied weights counted once), without allocating any memory.
 
-    The model is built on the meta device, so this is cheap enough to run on every keystroke.
+    The model is built on the meta device with one and two layers (the count is linear in
+    n_layer), so this is cheap enough to run on every keystroke, whatever the model's size.
     """
-    with torch.device("meta"):
-        model = Transformer(cfg, vocab_size, head_size(cfg, n_classes))
-    return sum(p.numel() for p in model.parameters())
+
+    def count(n_layer: int) -> int:
+        with torch.device("meta"):
+            small = dataclasses.replace(cfg, n_layer=n_layer)
+            model = Transformer(small, vocab_size, head_size(cfg, n_classes))
+        return sum(p.numel() for p in model.parameters())
+
+    one = count(1)
+    return one + (cfg.n_layer - 1) * (count(2) - one)
 
 
 def _activation_floats_per_token(cfg: ModelConfig) -> int:
@@ -350,6 +362,44 @@ def estimate_memory(
     }
     out["total"] = sum(out.values())
     return out
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes a run could still use on ``device``: free memory on a CUDA device, else the host's
+    available memory (MemAvailable in /proc/meminfo, or the free physical pages)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    pages = os.sysconf(
+        "SC_AVPHYS_PAGES" if "SC_AVPHYS_PAGES" in os.sysconf_names else "SC_PHYS_PAGES"
+    )
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(
+    cfg: ModelConfig,
+    vocab_size: int,
+    batch_size: int,
+    optimizer: str,
+    available_bytes: int,
+    field: str = "model",
+) -> None:
+    """ConfigError at ``field`` when ``estimate_memory`` says training needs more than
+    ``available_bytes``."""
+    need = estimate_memory(cfg, vocab_size, batch_size, optimizer)["total"]
+    if need > available_bytes:
+        raise ConfigError(
+            field,
+            f"needs about {need / 1e9:.1f} GB for training, the device has "
+            f"{available_bytes / 1e9:.1f} GB (make train.batch_size, model.context or the "
+            "model smaller)",
+        )
 
 
 @torch.no_grad()

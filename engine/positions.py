@@ -6,12 +6,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
-from engine.config import Position, RunSpec
+from engine.config import Position, RunSpec, show
 from engine.errors import ConfigError
 
-_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%|ep|tok|Ktok|Mtok|Gtok)\s*$")
+_UNIT = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%|ep|tok|Ktok|Mtok|Gtok)\s*")
+_LONGEST = 40  # characters in a position string (the pattern is matched on no more)
+_EXPONENTS = range(-15, 16)  # decimal exponents a position's number may have (0 aside)
 _TOKEN_SCALE = {"tok": 1, "Ktok": 10**3, "Mtok": 10**6, "Gtok": 10**9}
 
 
@@ -44,13 +47,17 @@ def resolve_position(pos: Position, path: str, units: Units) -> int | None:
         if pos < 0:
             raise ConfigError(path, f"must be >= 0, got {pos}")
         return pos
-    m = _UNIT.match(pos) if isinstance(pos, str) else None
+    m = _UNIT.fullmatch(pos) if isinstance(pos, str) and len(pos) <= _LONGEST else None
     if not m:
         raise ConfigError(
-            path, f"expected a tick or a position like '25%', '2ep', '1.5Mtok'; got {pos!r}"
+            path, f"expected a tick or a position like '25%', '2ep', '1.5Mtok'; got {show(pos)}"
         )
     # Exact decimal arithmetic: "33.3%" of 1000 ticks is 333, not 332.99999 floored to 332.
-    value, unit = Fraction(m.group(1)), m.group(2)
+    # Decimal first: "1e999999999" must not become a Fraction of a billion-digit integer.
+    number, unit = Decimal(m.group(1)), m.group(2)
+    if number and number.adjusted() not in _EXPONENTS:
+        raise ConfigError(path, f"{m.group(1)}{unit}: the number must lie in 1e-15 .. 1e15")
+    value = Fraction(number)
     if unit == "%":
         return math.floor(value / 100 * units.steps)
     if unit == "ep":

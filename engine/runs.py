@@ -15,21 +15,29 @@ gone reads as ``interrupted``.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import math
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.config import RunSpec, load_spec
+from engine.errors import ConfigError
 from engine.messages import PERCENTILES, Stats
 
 COMMIT_SECONDS = 0.5
+READ_RETRY_SECONDS = 2.0  # how long a reader retries a store whose writer is opening it
+_TRANSIENT = ("disk I/O error", "unable to open", "database is locked")
 STATUSES = ("running", "paused", "finished", "stopped", "diverged", "failed", "interrupted")
 
 _SCHEMA = """
@@ -68,18 +76,118 @@ def safe_name(name: str) -> str:
     return cleaned or "run"
 
 
-def new_run_dir(runs_dir: Path, name: str) -> Path:
-    """Create and return a fresh folder ``<safe name>-<UTC time>`` (suffixed when taken)."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
+STAGING = ".staging-"  # prefix of a run folder still being set up (hidden from listings)
+
+
+class StoreError(RuntimeError):
+    """The run store could not be written (disk full, read-only, gone); one line for the user."""
+
+
+def make_runs_dir(runs_dir: Path) -> None:
+    """Create ``runs_dir`` (and its parents); a ConfigError when that is impossible."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        probe = runs_dir / f".probe-{os.getpid()}"
+        probe.mkdir()  # os.access says yes on a read-only mount as root: try it
+        probe.rmdir()
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ConfigError("runs_dir", f"cannot create run folders in {runs_dir}: {why}") from None
+
+
+def new_run_dir(runs_dir: Path, name: str, prepare: Callable[[Path], None] | None = None) -> Path:
+    """Create and return a fresh folder ``<safe name>-<UTC time>`` (suffixed when taken).
+
+    With ``prepare``, the folder is filled under a hidden staging name first and takes its real
+    name only once ``prepare`` has returned: a run folder exists only once it is complete and
+    resumable. A process killed during set-up leaves a hidden staging folder, which a later
+    call removes once its process is gone.
+    """
+    make_runs_dir(runs_dir)
     stem = f"{safe_name(name)}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    staged = None
+    if prepare is not None:
+        _remove_dead_staging(runs_dir)
+        staged = runs_dir / f"{STAGING}{os.getpid()}-{stem}"
+        staged.mkdir()
+        try:
+            prepare(staged)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
     for n in range(1, 10_000):
         path = runs_dir / (stem if n == 1 else f"{stem}-{n}")
         try:
-            path.mkdir()
+            if staged is None:
+                path.mkdir()
+            elif path.exists():
+                continue
+            else:
+                os.rename(staged, path)  # fails on a non-empty folder taken meanwhile
             return path
         except FileExistsError:
             continue
-    raise RuntimeError(f"cannot create a run folder under {runs_dir}")
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    raise StoreError(f"cannot create a run folder under {runs_dir}")
+
+
+def _remove_dead_staging(runs_dir: Path) -> None:
+    for folder in runs_dir.glob(f"{STAGING}*"):
+        pid = folder.name[len(STAGING) :].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (from SQLite, the OS or torch.save) means the disk or quota is full."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == 13:
+        return True  # SQLITE_FULL
+    text = str(exc)
+    return "disk is full" in text or "No space left" in text
+
+
+class RunLock:
+    """An exclusive lock on ``<run>/lock``, held by the one process that trains the run.
+
+    It is an ``flock``: the kernel drops it when its process dies, so a killed run never leaves
+    a stale lock behind. The lock file holds the owner's pid, for the message.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / "lock"
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreError(
+                f"{Path(run_dir).name} is being trained by another process (pid {owner}): "
+                "stop that one first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor releases the flock
+            self._fd = None
+
+
+def is_locked(run_dir: Path) -> bool:
+    """Whether a live process holds ``run_dir``'s lock."""
+    try:
+        RunLock(run_dir).release()
+    except StoreError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -118,11 +226,18 @@ class RunWriter:
 
     def set_meta(self, **values) -> None:
         """Store run metadata (JSON-encoded) and commit at once."""
-        self._con.executemany(
+        self._write(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
             [(k, json.dumps(v)) for k, v in values.items()],
         )
         self.flush()
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        try:
+            self._con.executemany(sql, rows)
+        except sqlite3.Error:
+            self.flush()  # raises StoreError, with the transaction rolled back
+            raise
 
     def set_status(self, status: str, tick: int, detail: str = "") -> None:
         assert status in STATUSES, status
@@ -136,14 +251,18 @@ class RunWriter:
         )
 
     def scalars(self, tick: int, values: dict[str, float]) -> None:
+        """Buffer one tick's values. Non-finite ones are not stored (SQLite would turn a NaN
+        into NULL); the trainer marks such a run ``diverged`` with the metric's name."""
         now = time.time()
-        self._scalars.extend((m, tick, float(v), now) for m, v in values.items())
+        self._scalars.extend(
+            (m, tick, float(v), now) for m, v in values.items() if math.isfinite(v)
+        )
         self.maybe_commit()
 
     def event(self, tick: int, kind: str, detail: dict) -> None:
-        self._con.execute(
+        self._write(
             "INSERT INTO events (tick, kind, detail, wall) VALUES (?, ?, ?, ?)",
-            (tick, kind, json.dumps(detail), time.time()),
+            [(tick, kind, json.dumps(detail), time.time())],
         )
         self.maybe_commit()
 
@@ -158,7 +277,7 @@ class RunWriter:
              s.abs_mu_mean, s.abs_mu_std, s.sigma_mean, s.sigma_std, s.strength, s.sigma_bar)
             for s in stats.sites
         ]  # fmt: skip
-        self._con.executemany(
+        self._write(
             f"INSERT OR REPLACE INTO histograms ({_HIST_COLUMNS}) VALUES ({', '.join('?' * 15)})",
             rows,
         )
@@ -166,9 +285,8 @@ class RunWriter:
 
     def truncate_from(self, tick: int) -> None:
         """Forget every row at or after ``tick`` (a resume replays from a checkpoint there)."""
-        self._con.execute("DELETE FROM scalars WHERE tick >= ?", (tick,))
-        self._con.execute("DELETE FROM histograms WHERE tick >= ?", (tick,))
-        self._con.execute("DELETE FROM events WHERE tick >= ?", (tick,))
+        for table in ("scalars", "histograms", "events"):
+            self._write(f"DELETE FROM {table} WHERE tick >= ?", [(tick,)])
         self.flush()
 
     def maybe_commit(self) -> None:
@@ -176,20 +294,32 @@ class RunWriter:
             self.flush()
 
     def flush(self) -> None:
-        if self._scalars:
-            self._con.executemany(
-                "INSERT OR REPLACE INTO scalars VALUES (?, ?, ?, ?)", self._scalars
+        """Commit what is buffered. On failure the transaction is rolled back (every earlier
+        commit stays readable), the buffered rows are dropped and ``StoreError`` says why, so
+        no later write retries the same failing rows."""
+        rows, self._scalars = self._scalars, []
+        try:
+            if rows:
+                self._con.executemany("INSERT OR REPLACE INTO scalars VALUES (?, ?, ?, ?)", rows)
+            self._con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('heartbeat', ?)", (json.dumps(time.time()),)
             )
-            self._scalars.clear()
-        self._con.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('heartbeat', ?)", (json.dumps(time.time()),)
-        )
-        self._con.commit()
-        self._last_commit = time.monotonic()
+            self._con.commit()
+        except sqlite3.Error as exc:
+            try:
+                self._con.rollback()
+            except sqlite3.Error:
+                pass
+            why = "disk full" if disk_full(exc) else f"cannot write the run store ({exc})"
+            raise StoreError(f"{why}: {self.run_dir / 'metrics.sqlite'}") from exc
+        finally:
+            self._last_commit = time.monotonic()
 
     def close(self) -> None:
-        self.flush()
-        self._con.close()
+        try:
+            self.flush()
+        finally:
+            self._con.close()
 
 
 class NullWriter:
@@ -235,15 +365,23 @@ class RunRecord:
         self._db = db
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        con = _connect(self._db, readonly=True)
-        try:
-            return con.execute(sql, args).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # the writer has created the file, not yet the schema
-                return []
-            raise
-        finally:
-            con.close()
+        deadline = time.monotonic() + READ_RETRY_SECONDS
+        while True:
+            con = None
+            try:
+                con = _connect(self._db, readonly=True)
+                return con.execute(sql, args).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # the writer made the file, not yet the schema
+                    return []
+                # A reader that opens the store while its writer (re)opens it can find the WAL
+                # files half made: a moment later they are whole.
+                if time.monotonic() > deadline or not any(w in str(exc) for w in _TRANSIENT):
+                    raise
+            finally:
+                if con is not None:
+                    con.close()
+            time.sleep(0.02)
 
     @property
     def spec(self) -> RunSpec:
@@ -312,20 +450,25 @@ class RunRecord:
             "SELECT AVG(value) FROM (SELECT value FROM scalars WHERE metric = 'tokens_per_s' "
             "ORDER BY tick DESC LIMIT 50)"
         )
-        done = last_tick[0][0] if last_tick else None  # tables not created yet: nothing done
+        done = _first(last_tick)  # tables not created yet: nothing done
         return RunSummary(
             path=self.path,
             name=meta.get("name", self.path.name),
             status=self.status,
             ticks=0 if done is None else done + 1,
             steps=int(meta.get("steps", 0)),
-            best_val_loss=val[0][0],
-            last_val_loss=last_val[0][0] if last_val else None,
-            tokens_per_s=tps[0][0],
+            best_val_loss=_first(val),
+            last_val_loss=_first(last_val),
+            tokens_per_s=_first(tps),
             started=meta.get("started"),
             updated=meta.get("heartbeat"),
             study=self.path.parent.name if (self.path.parent / "study.yaml").exists() else None,
         )
+
+
+def _first(rows: list[tuple]):
+    """The first column of the first row, or None (no row: the schema may not exist yet)."""
+    return rows[0][0] if rows else None
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value
@@ -402,14 +545,22 @@ def open_run(path: str | Path) -> RunRecord:
     return RunRecord(path)
 
 
+def run_dirs(runs_dir: Path) -> list[Path]:
+    """Run folders under ``runs_dir``, top-level and inside study folders, sorted; hidden ones
+    (a run still being set up, see ``new_run_dir``) are not runs yet."""
+    dbs = list(runs_dir.glob("*/metrics.sqlite")) + list(runs_dir.glob("*/*/metrics.sqlite"))
+    found = [db.parent for db in dbs]
+    return sorted(
+        p for p in found if not any(s.startswith(".") for s in p.relative_to(runs_dir).parts)
+    )
+
+
 def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
     """Summaries of every run under ``runs_dir``, newest first. Unreadable folders are skipped."""
-    root = Path(runs_dir) if runs_dir else default_runs_dir()
     out = []
-    dbs = list(root.glob("*/metrics.sqlite")) + list(root.glob("*/*/metrics.sqlite"))  # studies
-    for db in dbs:
+    for path in run_dirs(Path(runs_dir) if runs_dir else default_runs_dir()):
         try:
-            out.append(RunRecord(db.parent).summary())
+            out.append(RunRecord(path).summary())
         except (sqlite3.Error, OSError, ValueError):
             continue
     return sorted(out, key=lambda s: s.started or 0, reverse=True)

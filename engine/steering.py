@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoint import load_checkpoint
+from engine.checkpoint import load_checkpoint, model_weights
 from engine.config import RunSpec
 from engine.data import Task, Vocab, build_task
 from engine.data.vocabulary import fit_vocab
@@ -105,6 +105,10 @@ def _appended_rows(old: torch.Tensor, new: torch.Tensor) -> bool:
     return old.dim() == 2 and old.shape[1] == new.shape[1] and 0 < len(old) < len(new)
 
 
+def _shape(value) -> torch.Size | None:
+    return getattr(value, "shape", None)  # a module's extra state has none
+
+
 class Steering:
     """Holds what the timeline has set so far and applies each tick's changes."""
 
@@ -142,6 +146,8 @@ class Steering:
             i: resolve_init_from(timeline.phases[i].init_from, field)
             for i, field in self._init_fields.items()
         }
+        for index, ckpt in self._init_files.items():  # a file that cannot load fails now
+            self._fitted_weights(ckpt, index)
 
     def lineage(self) -> list[dict]:
         """Where this run's weights come from: one entry per phase that loads a checkpoint."""
@@ -213,7 +219,17 @@ class Steering:
         base model (or, for the head, sized for other classes), keep their initial values.
         Embedding rows of tokens appended to the base vocabulary (unknown, padding) start as the
         mean of the base rows."""
-        state = load_checkpoint(ckpt, map_location="cpu")["model"]
+        self.model.load_state_dict(self._fitted_weights(ckpt, index), strict=False)
+
+    def _fitted_weights(self, ckpt: Path, index: int) -> dict:
+        """``ckpt``'s weights made to fit this model (see ``_load_weights``); a ConfigError
+        naming the spec field when the file is no checkpoint or does not fit."""
+        field = self._init_fields[index]
+        try:
+            state = dict(model_weights(load_checkpoint(ckpt, map_location="cpu")))
+        except ValueError as exc:
+            said = str(exc) if str(ckpt) in str(exc) else f"{ckpt} {exc}"
+            raise ConfigError(field, said) from None
         own = self.model.state_dict()
         for key in [k for k in state if k.startswith("classifier.")]:
             if key not in own or state[key].shape != own[key].shape:
@@ -223,14 +239,19 @@ class Steering:
                 old = state[key]
                 extra = old.mean(dim=0, keepdim=True).expand(len(own[key]) - len(old), -1)
                 state[key] = torch.cat([old, extra.to(old.dtype)])
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        missing = [k for k in own if k not in state]
         missing = [k for k in missing if not (is_adapter(k) or k.startswith("classifier."))]
-        if missing or unexpected:
+        unexpected = [k for k in state if k not in own]
+        shapes = [k for k in state if k in own and _shape(state[k]) != _shape(own[k])]
+        wrong = {"missing": missing, "unexpected": unexpected, "other shapes": shapes}
+        if any(wrong.values()):
+            said = ", ".join(f"{what} {keys[:3]}" for what, keys in wrong.items() if keys)
             raise ConfigError(
-                self._init_fields[index],
-                f"{ckpt} does not fit this model (missing {missing[:3]}, unexpected "
-                f"{unexpected[:3]}): the model section must match the run it comes from",
+                field,
+                f"{ckpt} does not fit this model ({said}): the model section must match the "
+                "run it comes from",
             )
+        return state
 
     def trainable_params(self, tick: int) -> int:
         """Parameters (elements) that train during ``tick``."""

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from engine.config import RunSpec, parse_spec, replace, to_dict
+from engine.config import RunSpec, parse_spec, read_yaml, replace, to_dict
 from engine.errors import ConfigError
 from engine.runs import RunSummary, new_run_dir, open_run
 from engine.trainer import RunHandle, Sink, start_run
@@ -132,16 +132,8 @@ def resolve_refs(spec: RunSpec, folders: dict[str, Path]) -> RunSpec:
 
 def load_preset(path: str | Path) -> RunSpec | Study:
     """A preset file: a run spec, or a study (a file with ``variants``). ConfigError if bad."""
-    from engine.config import load_spec, spec_from_yaml
-
-    text = Path(path).read_text(encoding="utf-8") if Path(path).is_file() else None
-    if text is None:
-        return load_spec(path)  # raises the usual "file not found" ConfigError
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return spec_from_yaml(text)  # raises the usual "not valid YAML" ConfigError
-    return parse_study(data) if is_study(data) else spec_from_yaml(text)
+    data = read_yaml(path)
+    return parse_study(data) if is_study(data) else parse_spec(data)
 
 
 def dump_study(study: Study) -> str:

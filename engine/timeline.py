@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.config import DataConfig, ModelConfig, NormEvent, PhaseSpec, RunSpec
+from engine.config import DataConfig, Mark, ModelConfig, NormEvent, PhaseSpec, RunSpec, show
 from engine.errors import ConfigError
 from engine.lr_schedule import lr_curve
 from engine.positions import Units, resolve_position, units_for
@@ -73,6 +73,8 @@ def _layer_of(site: str) -> int | str:
 
 
 _RANGE = re.compile(r"(.*?\b)(\d+)-(\d+)(\b.*)")
+_LAYERS = re.compile(r"\b(\d+)-(\d+)\b")
+LONGEST_PATTERN = 200  # characters in a freeze pattern
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -83,8 +85,34 @@ def matches(name: str, pattern: str) -> bool:
     ranged = _RANGE.fullmatch(pattern)
     if ranged:
         head, lo, hi, tail = ranged.groups()
-        return any(matches(name, f"{head}{i}{tail}") for i in range(int(lo), int(hi) + 1))
+        # Only a number written in the name can match (a glob may match part of one, so every
+        # run of digits in it counts): try those, never iterate the range itself.
+        written = {
+            int(run[a:b])
+            for run in re.findall(r"\d+", name)
+            for a in range(len(run))
+            for b in range(a + 1, len(run) + 1)
+        }
+        lo, hi = int(lo), int(hi)
+        return any(matches(name, f"{head}{i}{tail}") for i in sorted(written) if lo <= i <= hi)
     return name == pattern or name.startswith(pattern + ".") or fnmatch.fnmatchcase(name, pattern)
+
+
+def check_pattern(pattern: str, path: str, model: ModelConfig) -> None:
+    """A freeze pattern's layer ranges (``blocks.0-2``) must lie inside the model."""
+    if len(pattern) > LONGEST_PATTERN:
+        raise ConfigError(path, f"has {len(pattern)} characters; at most {LONGEST_PATTERN}")
+    shown = pattern if pattern.isprintable() else show(pattern)
+    for m in _LAYERS.finditer(pattern):
+        lo, hi = int(m[1]), int(m[2])
+        if hi >= model.n_layer:
+            raise ConfigError(
+                path,
+                f"{shown} is past model.n_layer={model.n_layer} "
+                f"(blocks are numbered 0 to {model.n_layer - 1})",
+            )
+        if lo > hi:
+            raise ConfigError(path, f"{shown} is an empty range ({lo} > {hi})")
 
 
 @dataclass(frozen=True)
@@ -145,6 +173,9 @@ def _resolve_phases(spec: RunSpec, units: Units) -> list[Phase]:
     steps = units.steps
     starts = []
     for i, p in enumerate(specs):
+        for key in ("freeze", "unfreeze"):
+            for j, pattern in enumerate(getattr(p, key)):
+                check_pattern(pattern, f"timeline.phases[{i}].{key}[{j}]", spec.model)
         path = f"timeline.phases[{i}].start"
         start = _resolve(p.start, path, units, steps)
         if i == 0 and start not in (0, None):
@@ -275,17 +306,21 @@ class CompiledTimeline:
             self._phase_of[p.start : p.end] = p.index
         scale = np.array([p.lr_scale for p in self.phases])
         self._lr = lr_curve(spec, units) * scale[self._phase_of]
+        # Every check before the building below (which can take a while for a long run with
+        # many norms or frequent marks), so that a bad spec fails at once.
+        fired = self._norm_events(spec)
+        marks = self._mark_ticks(spec)
         self._edges: dict[int, list[Edge]] = {}
         for p in self.phases[1:]:
             self._add(Edge(p.start, "phase", p.name, {"phase": p.name, "index": p.index}))
-        self._norms = self._compile_norms(spec)
-        self._marks = self._compile_marks(spec)
+        self._norms = self._compile_norms(spec, fired)
+        self._marks = self._compile_marks(marks)
 
     def _add(self, edge: Edge) -> None:
         self._edges.setdefault(edge.tick, []).append(edge)
 
-    def _compile_norms(self, spec: RunSpec) -> _NormTracks:
-        tracks = _NormTracks(self.sites, self.steps, spec.model)
+    def _norm_events(self, spec: RunSpec) -> list[tuple]:
+        """Check the norm events; ``(tick, index, event, layer, sites)`` for each firing."""
         fired = []
         for i, ev in enumerate(spec.timeline.layernorm):
             path = f"timeline.layernorm[{i}]"
@@ -303,6 +338,10 @@ class CompiledTimeline:
                     )
                 sites = [s for s in self.sites if _layer_of(s) == layer]
                 fired.append((tick, i, ev, layer, sites))
+        return fired
+
+    def _compile_norms(self, spec: RunSpec, fired: list[tuple]) -> _NormTracks:
+        tracks = _NormTracks(self.sites, self.steps, spec.model)
         for tick, _, ev, layer, sites in sorted(fired, key=lambda f: (f[0], f[1])):
             for site in sites:
                 tracks.apply(site, tick, ev)
@@ -323,8 +362,9 @@ class CompiledTimeline:
             self._add(Edge(tick, "norm", "LN calibrate", detail))
         return tracks
 
-    def _compile_marks(self, spec: RunSpec) -> dict[int, list[Edge]]:
-        marks: dict[int, list[Edge]] = {}
+    def _mark_ticks(self, spec: RunSpec) -> list[tuple[Mark, range | list[int]]]:
+        """Check the marks; each with the ticks it fires at."""
+        out = []
         for i, m in enumerate(spec.timeline.marks):
             path = f"timeline.marks[{i}]"
             if (m.at is None) == (m.every is None):
@@ -334,6 +374,12 @@ class CompiledTimeline:
             else:
                 tick = _resolve(m.at, f"{path}.at", self.units, self.steps)
                 ticks = [] if tick is None else [tick]
+            out.append((m, ticks))
+        return out
+
+    def _compile_marks(self, mark_ticks: list[tuple[Mark, range | list[int]]]):
+        marks: dict[int, list[Edge]] = {}
+        for m, ticks in mark_ticks:
             for tick in ticks:
                 edge = Edge(tick, "mark", m.text or m.action, {"action": m.action, "text": m.text})
                 marks.setdefault(tick, []).append(edge)

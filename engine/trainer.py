@@ -12,7 +12,7 @@ import dataclasses
 import math
 import os
 import platform
-import shutil
+import sqlite3
 import threading
 import time
 import traceback
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from engine.checkpoint import load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint
 from engine.config import RunSpec, load_spec, save_spec
 from engine.data import Batch, Vocab, build_task
 from engine.data.vocabulary import unknown_report
@@ -39,8 +39,17 @@ from engine.distributed import (
 from engine.errors import ConfigError
 from engine.lora import apply_lora
 from engine.messages import Event, Log, Message, Scalars, Status
-from engine.model import build_model
-from engine.runs import NullWriter, RunRecord, RunWriter, default_runs_dir, new_run_dir
+from engine.model import available_memory, build_model, check_memory
+from engine.runs import (
+    NullWriter,
+    RunLock,
+    RunRecord,
+    RunWriter,
+    StoreError,
+    default_runs_dir,
+    disk_full,
+    new_run_dir,
+)
 from engine.stats import StatsRecorder
 from engine.steering import Steering, build_phase_tasks, diff_snapshots
 from engine.timeline import CompiledTimeline, compile_timeline
@@ -96,7 +105,24 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when present, else CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        why = f"{name!r} is not a device (auto, cpu, cuda, cuda:N)"
+        raise ConfigError("train.device", why) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "no visible GPU"
+            raise ConfigError(
+                "train.device", f"{name}: this torch ({torch.__version__}) has {build}; use auto"
+            )
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise ConfigError(
+                "train.device", f"{name}: only {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device", f"{name}: MPS is not available here; use auto")
+    return device
 
 
 def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
@@ -172,10 +198,13 @@ class RunHandle:
 
 
 class _Trainer:
-    def __init__(self, spec: RunSpec, run_dir: Path, sink: Sink | None, resume: bool, world: World):
+    """Set-up (``__init__``) touches no file: everything a bad spec can break fails there, before
+    a run folder exists. ``attach`` then binds the trainer to its folder and store."""
+
+    def __init__(self, spec: RunSpec, world: World, stored: dict | None = None):
+        """``stored``: a resumed run's metadata (its vocabulary, where it was forked from)."""
         self.spec = spec
         self.world = world
-        self.run_dir = run_dir
         self.status = "starting"
         self.error: str | None = None
         self.tick = 0
@@ -196,12 +225,18 @@ class _Trainer:
         self.timeline = compile_timeline(spec, first.tokens_in_split("train"), self.tokens_per_tick)
         check_backends(spec, self.timeline, self.device)
         # a resumed run reads its data in its own stored vocabulary, whatever its base became
-        stored = RunRecord(run_dir).meta.get("vocab") if resume else None
+        stored = stored or {}
+        vocab = stored.get("vocab")
         tasks = build_phase_tasks(
-            spec, self.timeline, first, Vocab.from_dict(stored) if stored else None
+            spec, self.timeline, first, Vocab.from_dict(vocab) if vocab else None
         )
         first = tasks[0]  # in the run's vocabulary (a finetune's is its base model's)
-        unknown = unknown_report(tasks)  # characters read as the unknown token, per data
+        self.first = first
+        self.tasks = tasks
+        self.unknown = unknown_report(tasks)  # characters read as the unknown token, per data
+        check_memory(  # refused before anything is allocated
+            spec.model, first.vocab_size, t.batch_size, t.optimizer, available_memory(self.device)
+        )
         torch.manual_seed(spec.seed)
         self.model = build_model(spec.model, first.vocab_size, first.n_classes, first.pad_id)
         self.model = self.model.to(self.device)
@@ -211,6 +246,15 @@ class _Trainer:
         # rank 0 alone records activation statistics (of its slice of the batch)
         self.stats = StatsRecorder(self.model, t.stats_every if world.is_main else 0)
         self.batches = torch.Generator().manual_seed(spec.seed)
+        # checkpoints never pruned: at phase boundaries, those the timeline's marks ask for,
+        # and the one a fork started from
+        self.kept_ticks = {p.start for p in self.timeline.phases} | {
+            e.tick + 1
+            for e in self.timeline.edges()
+            if e.kind == "mark" and e.detail.get("action") == "checkpoint"
+        }
+        if isinstance(stored.get("forked_from"), dict):
+            self.kept_ticks.add(stored["forked_from"].get("tick"))
         self.net = self.model  # what the training forward goes through
         if world.distributed:
             # Frozen parameters get no gradient; DDP must be told to expect that.
@@ -223,38 +267,51 @@ class _Trainer:
                 find_unused_parameters=freezes,
             )
 
-        self.store = RunWriter(run_dir) if world.is_main else NullWriter(run_dir)
-        if resume:
-            self._restore()
-        else:
-            save_spec(spec, run_dir / "spec.yaml")
-            self.store.set_meta(
+    def write_new_run(self, run_dir: Path) -> None:
+        """Fill a new run folder: the spec, the metadata, and ``running`` at tick 0 (a process
+        killed from here on leaves a run that reads ``interrupted`` and resumes from tick 0)."""
+        spec, t = self.spec, self.spec.train
+        save_spec(spec, run_dir / "spec.yaml")
+        store = RunWriter(run_dir)
+        try:
+            store.set_meta(
                 name=spec.name,
                 steps=t.steps,
                 started=time.time(),
                 device=str(self.device),
                 torch=torch.__version__,
                 python_version=platform.python_version(),
-                data=first.info,
-                vocab=first.vocab.to_dict(),
-                world_size=world.size,
-                global_batch=t.batch_size * world.size,
+                data=self.first.info,
+                vocab=self.first.vocab.to_dict(),
+                world_size=self.world.size,
+                global_batch=t.batch_size * self.world.size,
                 tokens_per_tick=self.tokens_per_tick,
                 lineage=self.steering.lineage(),
                 params=sum(p.numel() for p in self.model.parameters()),
                 trainable_params=self.steering.trainable_params(0),
-                unknown_chars=unknown,
+                unknown_chars=self.unknown,
             )
-        self.pump = _Pump(sink if world.is_main else None)
-        for line in unknown:
+            store.set_status("running", 0)
+        finally:
+            store.close()
+
+    def attach(self, run_dir: Path, sink: Sink | None, resume: bool, lock: RunLock | None):
+        """Bind to ``run_dir`` (rank 0 writes it), restore a resumed run, make the thread."""
+        self.run_dir = run_dir
+        self.lock = lock
+        self.store = RunWriter(run_dir) if self.world.is_main else NullWriter(run_dir)
+        self.pump = _Pump(sink if self.world.is_main else None)
+        if resume:
+            self._restore()
+        for line in self.unknown:
             self._log("warning", line)
-        for task in {id(t): t for t in tasks}.values():
+        for task in {id(t): t for t in self.tasks}.values():
             cut = task.info.get("n_truncated", 0)
             if cut:
                 self._log(
                     "warning",
                     f"{task.info.get('path')}: {cut} of {task.info.get('n_rows')} texts are "
-                    f"longer than model.context={spec.model.context} and were cut there",
+                    f"longer than model.context={self.spec.model.context} and were cut there",
                 )
         self.thread = threading.Thread(target=self._run, name="engine-train", daemon=True)
 
@@ -318,6 +375,29 @@ class _Trainer:
         self.store.set_status(status, self.tick, detail)
         self.pump.post(Status(status, self.tick, self.spec.train.steps, detail))
 
+    def _end(self, status: str, detail: str) -> None:
+        """The last status, when something already failed: said to the sink in any case and
+        stored when the store still can be written."""
+        self.status = status
+        self.pump.post(Status(status, self.tick, self.spec.train.steps, detail))
+        try:
+            self.store.set_status(status, self.tick, detail)
+        except (StoreError, sqlite3.Error, OSError):
+            pass  # the folder reads interrupted once this process is gone: still resumable
+
+    def _diverged(self, tick: int, values: dict[str, float]) -> bool:
+        """Mark the run diverged when a metric of ``tick`` is not finite."""
+        bad = [(k, v) for k, v in values.items() if not math.isfinite(v)]
+        if not bad:
+            return False
+        metric, value = bad[0]
+        detail = f"{metric} became {value} at tick {tick}"
+        self._event(tick, "diverged", {"metric": metric, "value": repr(value)})
+        self.error = f"{detail}: run marked diverged"
+        self._log("error", self.error)
+        self._set_status("diverged", detail)
+        return True
+
     def _log(self, level: str, text: str) -> None:
         self.pump.post(Log(level, text))
 
@@ -342,6 +422,7 @@ class _Trainer:
             self.steering.snapshot(),
         )
         self._event(max(self.tick - 1, 0), "checkpoint", {"path": path.name, "tick": self.tick})
+        prune_checkpoints(self.run_dir, self.spec.train.keep_checkpoints, self.kept_ticks)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -370,8 +451,9 @@ class _Trainer:
         out.update({f"{split}/{k}": v for k, v in metrics.result().items()})
         return out
 
-    def _train_tick(self, t: int, calibrated: list[str]) -> tuple[float, bool]:
-        """One optimizer step; (loss of the global batch, whether any rank asked to stop)."""
+    def _train_tick(self, t: int, calibrated: list[str]) -> tuple[dict[str, float], bool]:
+        """One optimizer step; (its metrics, loss of the global batch included, and whether any
+        rank asked to stop)."""
         lr = self.timeline.lr_at(t)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -392,18 +474,16 @@ class _Trainer:
         # the one host sync per tick; NaN detection needs it anyway
         loss_value, stop = reduce_tick(loss, self._stop, w)
         elapsed = time.perf_counter() - start
-        if math.isfinite(loss_value):
-            self._record(
-                t,
-                {
-                    "train/loss": loss_value,
-                    "lr": lr,
-                    "grad_norm": grad_norm.item(),
-                    "tokens_per_s": self.tokens_per_tick / elapsed,
-                },
-            )
+        values = {
+            "train/loss": loss_value,
+            "lr": lr,
+            "grad_norm": grad_norm.item(),
+            "tokens_per_s": self.tokens_per_tick / elapsed,
+        }
+        self._record(t, values)  # the store keeps the finite ones
+        if all(math.isfinite(v) for v in values.values()):
             self._record_stats()
-        return loss_value, stop
+        return values, stop
 
     def _record_stats(self) -> None:
         stats = self.stats.collect()  # None except on stats ticks; the device is idle by now
@@ -414,23 +494,22 @@ class _Trainer:
     def _run(self) -> None:
         t_cfg = self.spec.train
         steps = t_cfg.steps
+        first = self.tick
         try:
             self._set_status("running")
             self.model.train()
             while self.tick < steps:
                 if not self._wait_if_paused():
-                    self._checkpoint()
+                    if self.tick > first:  # else the last checkpoint already holds this state
+                        self._checkpoint()
                     self._set_status("stopped")
                     return
                 t = self.tick
                 for edge in self.steering.begin_tick(t):
                     if edge.kind != "mark":  # marks apply after the step
                         self._event(t, edge.kind, {"label": edge.label, **edge.detail})
-                loss, stop = self._train_tick(t, self.timeline.calibrate_at(t))
-                if not math.isfinite(loss):
-                    self._event(t, "diverged", {"loss": repr(loss)})
-                    self._log("error", f"loss became {loss} at tick {t}: run marked diverged")
-                    self._set_status("diverged", f"non-finite loss ({loss}) at tick {t}")
+                values, stop = self._train_tick(t, self.timeline.calibrate_at(t))
+                if self._diverged(t, values):
                     return
                 self.tick = t + 1
                 marks = {m.detail["action"] for m in self.timeline.marks_at(t)}
@@ -439,7 +518,10 @@ class _Trainer:
                 last = self.tick == steps
                 due_eval = last or "eval" in marks or _due(self.tick, t_cfg.eval_every)
                 if due_eval and self.world.is_main:  # other ranks wait at the next all-reduce
-                    self._record(t, self.evaluate())
+                    scores = self.evaluate()
+                    self._record(t, scores)
+                    if self._diverged(t, scores):
+                        return
                 if last or "checkpoint" in marks or _due(self.tick, t_cfg.checkpoint_every):
                     self._checkpoint()
                 elif stop and self.world.distributed:  # every rank agreed to stop after t
@@ -447,16 +529,32 @@ class _Trainer:
                     self._set_status("stopped")
                     return
             self._set_status("finished")
+        except (StoreError, ConfigError) as exc:  # one line says it all: no traceback
+            self.error = str(exc)
+            self._log("error", self.error)
+            self._end("failed", self.error)
         except Exception as exc:  # surfaced to the user; what was written stays on disk
             self.error = f"{type(exc).__name__}: {exc}"
+            if disk_full(exc):
+                self.error = f"disk full: {self.run_dir}: {exc}"
             self._log("error", traceback.format_exc())
             if lost_a_peer(exc, self.world):
-                self._set_status("interrupted", f"another rank failed: {self.error}")
+                self._end("interrupted", f"another rank failed: {self.error}")
             else:
-                self._set_status("failed", self.error)
+                self._end("failed", self.error)
         finally:
+            self._close()
+
+    def _close(self) -> None:
+        """Release the store, the pump and the lock, whatever fails on the way."""
+        try:
             self.store.close()
+        except (StoreError, sqlite3.Error, OSError) as exc:
+            self._log("error", str(exc))
+        finally:
             self.pump.close()
+            if self.lock is not None:
+                self.lock.release()
 
 
 def _due(done: int, every: int) -> bool:
@@ -491,25 +589,29 @@ def start_run(
     """Create a run folder under ``runs_dir`` and start training ``spec`` in the background
     (``paused``: wait before the first tick for ``resume()`` or ``step()``).
 
-    Raises ConfigError (before any thread starts) when the data or model cannot be built.
+    Raises ConfigError (before any thread starts, and before anything is written) when the data
+    or model cannot be built, and StoreError when the runs directory cannot be written.
     """
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     if name:
         spec = dataclasses.replace(spec, name=name)
+    trainer = _Trainer(spec, world)
+    lock = run_dir = None
+    if world.is_main:
+
+        def prepare(folder: Path) -> None:
+            nonlocal lock
+            lock = RunLock(folder)  # the descriptor stays valid when the folder is renamed
+            try:
+                trainer.write_new_run(folder)
+            except BaseException:
+                lock.release()
+                raise
+
+        run_dir = new_run_dir(runs_dir, spec.name, prepare)
     # rank 0 names the folder; every rank of a distributed run learns it
-    run_dir = Path(
-        broadcast_text(str(new_run_dir(runs_dir, spec.name)) if world.is_main else None, world)
-    )
-    try:
-        trainer = _Trainer(spec, run_dir, sink, resume=False, world=world)
-    except Exception:
-        if world.is_main:
-            _remove_empty_run(run_dir)
-        raise
-    if paused:
-        trainer.control("pause")
-    trainer.thread.start()
-    return RunHandle(trainer)
+    run_dir = Path(broadcast_text(str(run_dir) if world.is_main else None, world))
+    return _launch(trainer, run_dir, sink, False, lock, paused)
 
 
 def resume_run(
@@ -518,17 +620,40 @@ def resume_run(
     """Continue a stopped or interrupted run from its last checkpoint, in the same folder.
 
     Rows logged after that checkpoint are replaced by the replay, so the curve has no duplicates.
+    A run another process is training is refused (StoreError) before anything is read.
     """
     run_dir = Path(run_dir)
-    if world.is_main and RunRecord(run_dir).status in ("running", "paused"):
-        raise RuntimeError(f"{run_dir} is still being written by another process")
-    trainer = _Trainer(load_spec(run_dir / "spec.yaml"), run_dir, sink, resume=True, world=world)
+    record = RunRecord(run_dir)  # only ever a run folder
+    lock = RunLock(run_dir) if world.is_main else None
+    try:
+        if world.is_main and record.status in ("running", "paused"):
+            raise StoreError(f"{run_dir} is still being written by another process")
+        trainer = _Trainer(load_spec(run_dir / "spec.yaml"), world, record.meta)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return _launch(trainer, run_dir, sink, True, lock, paused)
+
+
+def _launch(
+    trainer: _Trainer,
+    run_dir: Path,
+    sink: Sink | None,
+    resume: bool,
+    lock: RunLock | None,
+    paused: bool,
+) -> RunHandle:
+    trainer.lock = lock
+    try:
+        trainer.attach(run_dir, sink, resume, lock)
+    except BaseException:
+        if hasattr(trainer, "pump"):
+            trainer._close()
+        elif lock is not None:
+            lock.release()
+        raise
     if paused:
         trainer.control("pause")
     trainer.thread.start()
     return RunHandle(trainer)
-
-
-def _remove_empty_run(run_dir: Path) -> None:
-    """Undo ``new_run_dir`` when set-up failed before anything worth keeping was written."""
-    shutil.rmtree(run_dir, ignore_errors=True)

@@ -3,32 +3,18 @@
     python -m workbench [--preset PATH] [--runs-dir D] [--run] [--quit-after-run]
                         [--screenshot PNG] [--screenshot-at-tick N] [--steps N] [...]
 
-Without a display it prints one line saying so (and how to train headless) instead of letting
-Qt abort. See docs/automation.md.
+Without a display, or without a system library Qt's X11 (xcb) plugin needs, it prints one line
+saying so (what to install, how to train headless) instead of letting Qt abort. See
+docs/automation.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-HEADLESS_HINT = "python -m engine run presets/baby-gpt.yaml"
-X11_LIKE = ("linux", "freebsd", "openbsd", "netbsd")
-
-
-def display_problem(environ=os.environ, platform: str = sys.platform) -> str | None:
-    """Why no window can open here, or None. Checked before Qt starts: a QApplication without a
-    display aborts the process with a long platform-plugin message."""
-    if not platform.startswith(X11_LIKE):
-        return None  # macOS and Windows always have their own display platform
-    if any(environ.get(var) for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
-        return None
-    return (
-        "tickbench: no display here (DISPLAY and WAYLAND_DISPLAY are unset), so the window "
-        f"cannot open; train headless instead: {HEADLESS_HINT}"
-    )
+from workbench.display_check import display_problem, library_problem
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -85,11 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    problem = display_problem()
+    problem = display_problem() or library_problem()
     if problem:
         print(problem, file=sys.stderr)
         return 1
-    from workbench.app import run_app  # Qt is imported only once a display is known to exist
+    from workbench.app import run_app  # the window and the engine only once it can open
 
     return run_app(args)
 

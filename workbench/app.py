@@ -38,7 +38,7 @@ def make_window(args: argparse.Namespace) -> MainWindow | str:
         if args.study is not None and steps:
             variants = [(name, replace(s, steps)) for name, s in args.study.variants]
             args.study = dataclasses.replace(args.study, variants=variants)
-    except engine.ConfigError as exc:
+    except (engine.ConfigError, OSError) as exc:  # OSError: the file went away meanwhile
         return f"{args.preset}: {exc}"
     window = MainWindow(
         open_settings(args.settings),

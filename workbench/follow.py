@@ -23,12 +23,6 @@ STORE = "metrics.sqlite"
 LIVE = ("running", "paused")  # a writer is (or was, if it died) still appending
 
 
-def find_run_dirs(runs_dir: Path) -> list[Path]:
-    """Run folders under ``runs_dir``, top-level and inside study folders (as ``list_runs``)."""
-    dbs = list(runs_dir.glob(f"*/{STORE}")) + list(runs_dir.glob(f"*/*/{STORE}"))
-    return sorted(db.parent for db in dbs)
-
-
 def stamp(run_dir: Path) -> tuple[int, ...]:
     """What changes whenever the run's store commits: mtimes and sizes of the file and its log."""
     out: list[int] = []
@@ -51,7 +45,7 @@ class RunsDirWatcher:
 
     def poll(self) -> tuple[list[Path], list[Path]]:
         """(folders new or changed since the last poll, folders gone)."""
-        found = find_run_dirs(self.runs_dir) if self.runs_dir.is_dir() else []
+        found = engine.run_dirs(self.runs_dir) if self.runs_dir.is_dir() else []
         changed = []
         for path in found:
             s = stamp(path)

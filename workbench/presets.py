@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 import engine
 
 DEFAULT_PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
@@ -48,8 +46,8 @@ def read_study(path: Path) -> Preset | None:
     """The study in ``path``, read for listing only (the engine validates it when it runs),
     or None when the file is not a study."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = engine.read_yaml(path)
+    except (OSError, engine.ConfigError):
         return None
     if not (isinstance(data, dict) and isinstance(data.get("variants"), list)):
         return None

@@ -35,7 +35,7 @@ class SpecFiles:
         stays as it was). False when the form did not change."""
         try:
             spec = engine.load_spec(path)
-        except engine.ConfigError as exc:
+        except (engine.ConfigError, OSError) as exc:
             if read_study(Path(path)) is not None:
                 self.window.studies.ask_run(path)
                 return False

@@ -60,7 +60,7 @@ class Studies:
         when it cannot be read."""
         try:
             study = load_study(path)
-        except engine.ConfigError as exc:
+        except (engine.ConfigError, OSError) as exc:
             self._error("Cannot run study", f"cannot run study {path}: {exc}", f"{path}\n\n{exc}")
             return False
         if self._refuse_while_busy(study):

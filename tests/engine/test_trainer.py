@@ -139,7 +139,7 @@ def test_bad_data_path_raises_before_any_thread_and_leaves_no_folder(tmp_path):
     spec = tiny_spec(data={"path": str(tmp_path / "missing.txt")})
     with pytest.raises(ConfigError, match="data.path"):
         start_run(spec, tmp_path / "runs")
-    assert list((tmp_path / "runs").iterdir()) == []
+    assert not (tmp_path / "runs").exists()  # set-up fails before anything is written
 
 
 SEQ_TASKS = ["copy", "reverse", "sort", "add", "modadd", "brackets"]

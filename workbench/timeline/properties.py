@@ -149,8 +149,8 @@ class PropertyForm(QWidget):
         if _is_text(tp):
             return text
         try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError:
+            return engine.load_yaml(text)
+        except engine.ConfigError:
             raise engine.ConfigError(path, f"not a value the YAML reads: {text!r}") from None
 
 
