@@ -102,27 +102,25 @@ class _Pump:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU."""
+    """``auto`` -> CUDA when present, else CPU (the spec has checked the name's form)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        why = f"{name!r} is not a device (auto, cpu, cuda, cuda:N)"
-        raise ConfigError("train.device", why) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            build = "a CPU-only build" if torch.version.cuda is None else "no visible GPU"
-            raise ConfigError(
-                "train.device", f"{name}: this torch ({torch.__version__}) has {build}; use auto"
-            )
-        if (device.index or 0) >= torch.cuda.device_count():
-            raise ConfigError(
-                "train.device", f"{name}: only {torch.cuda.device_count()} CUDA device(s)"
-            )
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("train.device", f"{name}: MPS is not available here; use auto")
-    return device
+    return torch.device(name)
+
+
+def check_device(device: torch.device, name: str) -> None:
+    """A ConfigError when ``device`` (the spec said ``name``) is not usable here."""
+    if device.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else "no visible GPU"
+        raise ConfigError(
+            "train.device", f"{name}: this torch ({torch.__version__}) has {build}; use auto"
+        )
+    if (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(
+            "train.device", f"{name}: only {torch.cuda.device_count()} CUDA device(s)"
+        )
 
 
 def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
@@ -218,6 +216,7 @@ class _Trainer:
         # run's setting (float sums, hence losses, depend on it).
         torch.set_num_threads(t.threads or DEFAULT_THREADS)
         self.device = resolve_device(t.device)
+        check_device(self.device, t.device)
         if world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)
         first = build_task(spec.data, spec.model)
