@@ -1,10 +1,14 @@
 """The gallery's stated figures, re-measured: each preset trained to its end (``pytest -m slow``;
-about 8 minutes on a 2-core CPU, not part of ``make test``).
+about 7 minutes on a 2-core CPU, not part of ``make test``).
 
-The figures were measured on this project's 2-core CPU with one torch thread and the presets'
-seeds, where the runs are bit-for-bit repeatable. Other CPUs sum floats in other orders, so each
-check allows a tolerance, and the claim itself (finetune beats scratch, held-out accuracy comes
-long after train accuracy) is checked with a margin.
+The figures (docs/presets.md) were measured with ``benchmarks/preset_figures.py`` on this
+project's 2-core CPU with torch 2.13.0 and one torch thread (the presets pin ``train.threads: 1``),
+where a run is bit-for-bit repeatable. Each test checks, at the preset's own seed:
+
+- the claim itself, with a margin (finetune beats scratch by >= 0.1 F1, held-out accuracy comes
+  long after train accuracy, ...): each held at all three seeds measured;
+- the stated figure at that seed within a tolerance: another CPU, or another torch, sums floats
+  in another order, and the runs drift apart as much as a few hundredths.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from engine.runs import RunRecord, open_run
 from engine.study import Study, load_preset, run_study
 from engine.trainer import start_run
 
-pytestmark = pytest.mark.slow
+# a study or preset trains for up to ~3 minutes on an idle 2-core CPU; allow for a loaded one
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 PRESETS = Path(__file__).resolve().parents[2] / "presets"
 
 
@@ -46,50 +51,66 @@ def first_tick(run: RunRecord, metric: str, at_least: float) -> int:
 
 
 def test_brackets_finetune_beats_the_same_head_from_scratch(tmp_path):
+    """Measured F1: finetuned 0.7715, scratch 0.6230 at seed 1337 (mean over seeds 1337, 1, 2:
+    0.791 ± 0.018 vs 0.573 ± 0.044; the gap 0.15 to 0.27)."""
     runs = study_runs("brackets-finetune", tmp_path)
     finetune, scratch = last(runs["finetune"], "val/f1"), last(runs["scratch"], "val/f1")
-    assert finetune == pytest.approx(0.801, abs=0.03)
-    assert scratch == pytest.approx(0.585, abs=0.05)
     assert finetune > scratch + 0.1
+    assert finetune == pytest.approx(0.7715, abs=0.03)
+    assert scratch == pytest.approx(0.6230, abs=0.05)
 
 
 def test_lora_vs_full_finetune(tmp_path):
+    """Measured F1: full 0.7715, LoRA 0.6933 at seed 1337 (full minus LoRA 0.078; over seeds
+    1337, 1, 2 the gap is 0.046 ± 0.037, from 0.006 to 0.078)."""
     runs = study_runs("lora-vs-full-finetune", tmp_path)
-    assert last(runs["full"], "val/f1") == pytest.approx(0.801, abs=0.03)
-    assert last(runs["lora"], "val/f1") == pytest.approx(0.681, abs=0.04)
+    full, lora = last(runs["full"], "val/f1"), last(runs["lora"], "val/f1")
+    assert full - 0.15 < lora < full  # within 0.15 F1 of full finetuning, not above it
+    assert full == pytest.approx(0.7715, abs=0.03)
+    assert lora == pytest.approx(0.6933, abs=0.04)
     assert runs["full"].meta["trainable_params"] == 101_634
     assert runs["lora"].meta["trainable_params"] == 8_834  # adapters and the head
 
 
 def test_grokking_mini_generalises_long_after_it_fits(tmp_path):
+    """Measured at seed 0: train accuracy >= 0.99 from tick 124, held-out accuracy first >= 0.9
+    at tick 1074 (950 ticks later), 1.00 at the end."""
     from engine import load_spec
 
     handle = start_run(load_spec(PRESETS / "grokking-mini.yaml"), tmp_path)
-    assert handle.join(1200) and handle.status == "finished", handle.error
+    assert handle.join(800) and handle.status == "finished", handle.error
     run = open_run(handle.run_dir)
     fitted = first_tick(run, "train/accuracy", 0.99)
     general = first_tick(run, "val/accuracy", 0.9)
-    assert fitted <= 250  # measured 124
-    assert general >= fitted + 500  # measured 1024
+    assert fitted <= 250
+    assert general >= fitted + 500
     assert last(run, "val/accuracy") >= 0.95
 
 
 def test_pre_vs_post_ln_final_losses(tmp_path):
+    """At seed 1337 warmup helps pre-LN by 0.077 and post-LN by 0.007 (over seeds 1337, 1, 2:
+    pre-LN 0.074 ± 0.071, from 0.002 to 0.144; post-LN 0.005 ± 0.017)."""
     runs = study_runs("pre-vs-post-ln", tmp_path)
+    loss = {name: last(run, "val/loss") for name, run in runs.items()}
+    assert loss["pre-no-warmup"] > loss["pre-warmup"] + 0.03
+    assert abs(loss["post-no-warmup"] - loss["post-warmup"]) < 0.03
     stated = {
-        "pre-warmup": 2.1737,
-        "pre-no-warmup": 2.2315,
-        "post-warmup": 2.1561,
-        "post-no-warmup": 2.1633,
+        "pre-warmup": (2.1737, 0.03),
+        "pre-no-warmup": (2.2503, 0.05),  # the least stable: 2.21 to 2.34 over three seeds
+        "post-warmup": (2.1564, 0.03),
+        "post-no-warmup": (2.1633, 0.03),
     }
-    for name, value in stated.items():
-        assert last(runs[name], "val/loss") == pytest.approx(value, abs=0.03), name
-    assert last(runs["pre-warmup"], "val/loss") < last(runs["pre-no-warmup"], "val/loss")
+    for name, (value, tolerance) in stated.items():
+        assert loss[name] == pytest.approx(value, abs=tolerance), name
 
 
 def test_layernorm_vs_rmsnorm_vs_none_final_losses(tmp_path):
+    """At seed 1337: no norm is 0.278 worse than LayerNorm, RMSNorm 0.026 (over seeds 1337, 1,
+    2: 0.284 ± 0.006 and 0.012 ± 0.013)."""
     runs = study_runs("layernorm-vs-rmsnorm-vs-none", tmp_path)
+    loss = {name: last(run, "val/loss") for name, run in runs.items()}
+    assert loss["none"] > loss["layernorm"] + 0.2
+    assert abs(loss["rmsnorm"] - loss["layernorm"]) < 0.05
     stated = {"layernorm": 2.2450, "rmsnorm": 2.2713, "none": 2.5227}
     for name, value in stated.items():
-        assert last(runs[name], "val/loss") == pytest.approx(value, abs=0.03), name
-    assert last(runs["none"], "val/loss") > last(runs["layernorm"], "val/loss") + 0.2
+        assert loss[name] == pytest.approx(value, abs=0.03), name

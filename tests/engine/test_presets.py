@@ -1,4 +1,5 @@
-"""Every preset loads, starts and trains; the seq2seq preset reaches its stated result."""
+"""Every preset loads, starts and trains; the seq2seq preset reaches its stated result (quickly
+here, to its end in the slow tier); baby-gpt reaches its stated val loss (slow tier)."""
 
 import threading
 from pathlib import Path
@@ -6,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from engine import load_spec
+from engine.config import replace
 from engine.messages import Scalars
 from engine.runs import open_run
 from engine.study import Study, load_preset, resolve_refs
 from engine.trainer import start_run
 
-PRESETS = sorted(Path(__file__).parents[2].glob("presets/*.yaml"))
+ROOT = Path(__file__).resolve().parents[2]
+PRESETS = sorted(ROOT.glob("presets/*.yaml"))
 
 
 SPECS = [p for p in PRESETS if not isinstance(load_preset(p), Study)]
@@ -52,18 +55,53 @@ def test_every_study_variant_trains_a_few_ticks(path, tmp_path):
         done[name] = train_a_few_ticks(resolve_refs(spec, done), tmp_path)
 
 
-def test_sort_preset_sorts_every_held_out_sequence(tmp_path):
-    """The claim in presets/sort-seq2seq.yaml: 100% exact match on held-out sequences."""
-    handle = start_run(load_spec("presets/sort-seq2seq.yaml"), tmp_path)
-    assert handle.join(600) and handle.status == "finished", handle.error
-    ticks, acc = open_run(handle.run_dir).scalars("val/accuracy")
-    assert acc[-1] == 1.0, f"exact match {acc[-1]} at tick {ticks[-1]}"
+def train_until(spec, runs_dir, metric: str, tick: int):
+    """Train ``spec`` until ``metric`` is logged at ``tick``, then stop; the run's record."""
+    reached = threading.Event()
+
+    def sink(batch):
+        if any(isinstance(m, Scalars) and m.tick >= tick and metric in m.values for m in batch):
+            reached.set()
+
+    handle = start_run(spec, runs_dir, sink)
+    assert reached.wait(120) or handle.join(0), handle.error
+    handle.stop()
+    assert handle.join(60) and handle.status in ("stopped", "finished"), handle.error
+    return open_run(handle.run_dir)
+
+
+def test_sort_preset_learns_to_sort_in_its_first_100_ticks(tmp_path):
+    """The fast half of presets/sort-seq2seq.yaml's claim, at its seed and its one torch thread:
+    exact match on the 512 held-out sequences 0.877 at tick 99 (0.83 to 0.88 over seeds 1337, 1,
+    2). The tolerance allows for another CPU's float rounding. The whole run (1.000 at the end)
+    is the slow test below."""
+    run = train_until(load_spec(ROOT / "presets/sort-seq2seq.yaml"), tmp_path, "val/accuracy", 99)
+    ticks, acc = run.scalars("val/accuracy")
+    assert ticks[0] == 99
+    assert acc[0] == pytest.approx(0.877, abs=0.05), f"exact match {acc[0]} at tick 99"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sort_preset_sorts_every_held_out_sequence(tmp_path):
+    """The claim in presets/sort-seq2seq.yaml: every held-out sequence sorted at the end. Measured
+    1.000 from tick 1299 at seed 1337 with the preset's one torch thread (from tick 799 at seeds
+    1 and 2), about 1 minute. Another CPU's rounding may cost one of the 512 (this machine gets
+    0.998 with two threads), so that much is allowed."""
+    handle = start_run(load_spec(ROOT / "presets/sort-seq2seq.yaml"), tmp_path)
+    assert handle.join(540) and handle.status == "finished", handle.error
+    ticks, acc = open_run(handle.run_dir).scalars("val/accuracy")
+    assert acc[-1] >= 511 / 512, f"exact match {acc[-1]} at tick {ticks[-1]}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_baby_gpt_reaches_its_stated_val_loss(tmp_path):
-    """The claim in presets/baby-gpt.yaml (val loss 1.7746 measured; allow run-to-run noise)."""
-    handle = start_run(load_spec("presets/baby-gpt.yaml"), tmp_path)
-    assert handle.join(3600) and handle.status == "finished", handle.error
+    """The claim in presets/baby-gpt.yaml: val loss 1.7746 after 2000 ticks at seed 1337 with
+    one torch thread (as the workbench trains it on a 2-core CPU; the preset itself leaves the
+    thread count to torch). The tolerance allows for another CPU's rounding."""
+    spec = replace(load_spec(ROOT / "presets/baby-gpt.yaml"), {"train.threads": 1})
+    handle = start_run(spec, tmp_path)
+    assert handle.join(1100) and handle.status == "finished", handle.error
     _, val = open_run(handle.run_dir).scalars("val/loss")
-    assert val[-1] < 1.80
+    assert val[-1] == pytest.approx(1.7746, abs=0.03)
