@@ -19,6 +19,9 @@ def tiny_spec(**sections) -> RunSpec:
             "eval_batches": 2,
             "checkpoint_every": 10,
             "device": "cpu",
+            # one torch thread: with one per core, a tiny model trains several times slower
+            # whenever other processes keep the cores busy (and the losses depend on it)
+            "threads": 1,
         },
     }
     for key, value in sections.items():

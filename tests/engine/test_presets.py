@@ -22,7 +22,11 @@ STUDIES = [p for p in PRESETS if isinstance(load_preset(p), Study)]
 
 
 def train_a_few_ticks(spec, runs_dir):
-    """Train ``spec`` for 3 ticks, stop it (which writes a checkpoint); its run folder."""
+    """Train ``spec`` for 3 ticks, stop it (which writes a checkpoint); its run folder. One torch
+    thread where the spec leaves the count to torch: with one per core, a busy CPU slows it
+    several times."""
+    if not spec.train.threads:
+        spec = replace(spec, {"train.threads": 1})
     started = threading.Event()
 
     def sink(batch):
