@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import open_run, start_run  # noqa: E402
 from engine.config import replace  # noqa: E402
 from engine.runs import RunRecord  # noqa: E402
-from engine.study import Study, load_preset, run_study  # noqa: E402
+from engine.study import Study, load_preset, run_study, variant_runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ROOT / "presets"
@@ -86,12 +86,7 @@ def study_runs(study: Study, runs_dir: Path, overrides: dict) -> dict[str, RunRe
     folder, summaries = run_study(study, runs_dir, overrides=overrides)
     if any(s.status != "finished" for s in summaries):
         raise SystemExit(f"{study.name}: {[s.status for s in summaries]}")
-    runs = {}
-    for path in folder.iterdir():
-        if path.is_dir():
-            run = open_run(path)
-            runs[run.meta["name"].removeprefix(f"{study.name}-")] = run
-    return runs
+    return variant_runs(study, folder)
 
 
 def measure_run(name: str, spec, runs_dir: Path) -> dict[str, float]:

@@ -33,7 +33,7 @@ import yaml
 
 from engine.config import RunSpec, parse_spec, read_yaml, replace, to_dict
 from engine.errors import ConfigError
-from engine.runs import RunSummary, new_run_dir, open_run
+from engine.runs import RunRecord, RunSummary, new_run_dir, open_run
 from engine.trainer import RunHandle, Sink, start_run
 
 _KEYS = {"study", "description", "parallel", "base", "variants"}
@@ -298,3 +298,13 @@ def run_study(
         on_error=lambda name, why: print(f"variant {name} did not start: {why}", file=sys.stderr)
     )
     return result.folder, [open_run(d).summary() for d in sorted(result.runs.values())]
+
+
+def variant_runs(study: Study, folder: Path) -> dict[str, RunRecord]:
+    """The runs in a trained study ``folder``, by variant name."""
+    runs = {}
+    for path in folder.iterdir():
+        if path.is_dir():
+            run = open_run(path)
+            runs[run.meta["name"].removeprefix(f"{study.name}-")] = run
+    return runs

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.runs import RunRecord, open_run
-from engine.study import Study, load_preset, run_study
+from engine.study import Study, load_preset, run_study, variant_runs
 from engine.trainer import start_run
 
 # a study or preset trains for up to ~3 minutes on an idle 2-core CPU; allow for a loaded one
@@ -31,12 +31,7 @@ def study_runs(name: str, runs_dir: Path) -> dict[str, RunRecord]:
     assert isinstance(study, Study)
     folder, summaries = run_study(study, runs_dir)
     assert [s.status for s in summaries] == ["finished"] * len(study.variants)
-    runs = {}
-    for path in folder.iterdir():
-        if path.is_dir():
-            run = open_run(path)
-            runs[run.meta["name"].removeprefix(f"{study.name}-")] = run
-    return runs
+    return variant_runs(study, folder)
 
 
 def last(run: RunRecord, metric: str) -> float:
