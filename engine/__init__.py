@@ -20,12 +20,13 @@ from engine.config import (
     spec_from_yaml,
 )
 from engine.errors import ConfigError
+from engine.handle import RunHandle
 from engine.messages import Event, Log, Message, Scalars, Status
 from engine.model import count_params, estimate_memory
 from engine.runs import RunRecord, RunSummary, default_runs_dir, list_runs, open_run, run_dirs
 from engine.sample import sample_run
 from engine.timeline import CompiledTimeline, compile_timeline
-from engine.trainer import RunHandle, resume_run, start_run
+from engine.trainer import resume_run, start_run
 
 __all__ = [
     "CompiledTimeline",

@@ -20,9 +20,10 @@ from pathlib import Path
 from engine.checkpoint import checkpoint_path, load_checkpoint
 from engine.config import RunSpec, save_spec
 from engine.errors import ConfigError
+from engine.handle import RunHandle, Sink
 from engine.runs import RunRecord, RunWriter, new_run_dir
 from engine.timeline import compile_timeline
-from engine.trainer import RunHandle, Sink, resume_run
+from engine.trainer import resume_run
 
 # metadata about the parent's writer and labels, not about the weights the fork inherits
 _NOT_INHERITED = (

@@ -33,8 +33,9 @@ import yaml
 
 from engine.config import RunSpec, parse_spec, read_yaml, replace, to_dict
 from engine.errors import ConfigError
+from engine.handle import RunHandle, Sink
 from engine.runs import RunRecord, RunSummary, new_run_dir, open_run
-from engine.trainer import RunHandle, Sink, start_run
+from engine.trainer import start_run
 
 _KEYS = {"study", "description", "parallel", "base", "variants"}
 

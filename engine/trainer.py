@@ -16,8 +16,6 @@ import sqlite3
 import threading
 import time
 import traceback
-from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -37,8 +35,9 @@ from engine.distributed import (
     reduce_tick,
 )
 from engine.errors import ConfigError
+from engine.handle import Pump, RunHandle, Sink
 from engine.lora import apply_lora
-from engine.messages import Event, Log, Message, Scalars, Status
+from engine.messages import Event, Log, Scalars, Status
 from engine.model import available_memory, build_model, check_memory
 from engine.runs import (
     NullWriter,
@@ -54,51 +53,7 @@ from engine.stats import StatsRecorder
 from engine.steering import Steering, build_phase_tasks, diff_snapshots
 from engine.timeline import CompiledTimeline, compile_timeline
 
-Sink = Callable[[list[Message]], None]
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice for this machine, at import
-PUMP_SECONDS = 0.05
-
-
-class _Pump:
-    """Delivers messages to the sink in batches from its own thread. ``post`` never blocks."""
-
-    def __init__(self, sink: Sink | None):
-        self._sink = sink
-        self._queue: deque[Message] = deque()
-        self._done = threading.Event()
-        self._thread = None
-        if sink is not None:
-            self._thread = threading.Thread(target=self._loop, name="engine-sink", daemon=True)
-            self._thread.start()
-
-    def post(self, msg: Message) -> None:
-        if self._sink is not None:
-            self._queue.append(msg)
-
-    def _drain(self) -> None:
-        batch = []
-        while self._queue:
-            batch.append(self._queue.popleft())
-        if batch:
-            try:
-                self._sink(batch)
-            except Exception:  # a broken listener must not take the run down
-                traceback.print_exc()
-
-    def _loop(self) -> None:
-        while not self._done.wait(PUMP_SECONDS):
-            self._drain()
-        self._drain()
-
-    def close(self) -> None:
-        """Deliver what is queued, then stop. Never waits for the sink."""
-        self._done.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
 
 
 def resolve_device(name: str) -> torch.device:
@@ -146,53 +101,6 @@ def batch_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torc
         return F.cross_entropy(logits, batch.y), logits
     loss = F.cross_entropy(logits.flatten(0, 1), batch.y.flatten(), ignore_index=-1)
     return loss, logits
-
-
-class RunHandle:
-    """Steers a run training on its background thread. Every method is thread-safe."""
-
-    def __init__(self, trainer: _Trainer):
-        self._trainer = trainer
-        self.run_dir: Path = trainer.run_dir
-
-    @property
-    def status(self) -> str:
-        return self._trainer.status
-
-    @property
-    def tick(self) -> int:
-        """Ticks completed so far."""
-        return self._trainer.tick
-
-    @property
-    def error(self) -> str | None:
-        return self._trainer.error
-
-    def pause(self) -> None:
-        self._trainer.control("pause")
-
-    def resume(self) -> None:
-        self._trainer.control("resume")
-
-    def step(self) -> None:
-        """Run exactly one tick, then stay paused (only while paused)."""
-        self._trainer.control("step")
-
-    def stop(self) -> None:
-        """Stop after the current tick; a checkpoint is written so the run can be resumed."""
-        self._trainer.control("stop")
-
-    def join(self, timeout: float | None = None, delivered: bool = True) -> bool:
-        """Wait for the run to end (and, if ``delivered``, for the sink to have received every
-        message); True when it has."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._trainer.thread.join(timeout)
-        if self._trainer.thread.is_alive():
-            return False
-        if delivered:
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-            return self._trainer.pump.join(remaining)
-        return True
 
 
 class _Trainer:
@@ -299,7 +207,7 @@ class _Trainer:
         self.run_dir = run_dir
         self.lock = lock
         self.store = RunWriter(run_dir) if self.world.is_main else NullWriter(run_dir)
-        self.pump = _Pump(sink if self.world.is_main else None)
+        self.pump = Pump(sink if self.world.is_main else None)
         if resume:
             self._restore()
         for line in self.unknown:

