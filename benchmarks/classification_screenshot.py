@@ -88,7 +88,9 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, help="reuse the run trained there before")
     args = parser.parse_args()
     if args.runs_dir:
-        (run,) = sorted(p.parent for p in args.runs_dir.glob("*/metrics.sqlite"))
+        import engine
+
+        (run,) = engine.run_dirs(args.runs_dir)
     else:
         args.runs_dir = Path(tempfile.mkdtemp(prefix="tickbench-classify-"))
         run = train(args.runs_dir)

@@ -94,7 +94,9 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, help="reuse the three runs trained there before")
     args = parser.parse_args()
     if args.runs_dir:
-        paths = sorted(p.parent for p in args.runs_dir.glob("*/metrics.sqlite"))
+        import engine
+
+        paths = engine.run_dirs(args.runs_dir)
     else:
         args.runs_dir = Path(tempfile.mkdtemp(prefix="tickbench-compare-"))
         paths = train_variants(args.runs_dir)

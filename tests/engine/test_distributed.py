@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from engine.config import save_spec
-from engine.runs import open_run
+from engine.runs import open_run, run_dirs
 from engine.trainer import start_run
 
 from .helpers import tiny_spec
@@ -83,9 +83,9 @@ def test_a_killed_rank_ends_the_job_and_leaves_a_resumable_folder(tmp_path):
         deadline = time.monotonic() + 240
         run_dir = None
         while time.monotonic() < deadline:
-            folders = list((tmp_path / "runs").glob("*/metrics.sqlite"))
+            folders = run_dirs(tmp_path / "runs")
             if folders:
-                run_dir = folders[0].parent
+                run_dir = folders[0]
                 ticks, _ = open_run(run_dir).scalars("train/loss")
                 if len(ticks) and ticks[-1] >= 50:
                     break

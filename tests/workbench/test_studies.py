@@ -66,7 +66,7 @@ def test_run_a_study_from_the_window(make_main_window, tmp_path, qtbot):
 
     (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("tiny-study-")]
     assert (folder / "study.yaml").exists()
-    runs = sorted(p.parent for p in folder.glob("*/metrics.sqlite"))
+    runs = engine.run_dirs(folder)
     assert [engine.open_run(p).meta["name"] for p in runs] == ["tiny-study-fast", "tiny-study-slow"]
     assert sorted(window.runs.selected_paths()) == runs  # both selected: overlaid
     assert all(status_of(window, p) == "finished" for p in runs)
