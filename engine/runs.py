@@ -179,17 +179,6 @@ class RunLock:
             self._fd = None
 
 
-def is_locked(run_dir: Path) -> bool:
-    """Whether a live process holds ``run_dir``'s lock."""
-    try:
-        RunLock(run_dir).release()
-    except StoreError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
 def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
