@@ -20,7 +20,7 @@ import yaml
 
 from engine.config import replace
 from engine.data import build_task
-from engine.distributed import World, close_world, init_world
+from engine.distributed import World, close_world, exit_rank, init_world
 from engine.errors import ConfigError
 from engine.lora import merge_lora
 from engine.messages import Log, Message, Scalars, Status
@@ -148,7 +148,9 @@ def _wait(handle, world: World) -> int:
         print(f"error: {handle.error}", file=sys.stderr)
     if world.is_main:
         print(handle.run_dir)
-    return 0 if handle.status in ("finished", "stopped") else 1
+    code = 0 if handle.status in ("finished", "stopped") else 1
+    exit_rank(code, world)
+    return code
 
 
 def _print_runs(runs) -> None:

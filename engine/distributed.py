@@ -11,7 +11,9 @@ single process with the global batch would see. Only rank 0 writes the run store
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -52,9 +54,37 @@ def init_world() -> World:
     return World(rank, size, local)
 
 
-def close_world(world: World) -> None:
-    if world.distributed and dist.is_initialized():
+CLOSE_DEADLINE = timedelta(seconds=300)
+
+
+def close_world(world: World, deadline: timedelta = CLOSE_DEADLINE) -> None:
+    """Leave the job together: wait (at most ``deadline``) until every rank is done, rank 0's
+    last evaluation and checkpoint included, then tear the process group down. A rank that left
+    early used to close its gloo connections while rank 0 still held them, and now and then died
+    with SIGABRT at exit. A peer that already died ends the wait at once."""
+    if not (world.distributed and dist.is_initialized()):
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=deadline)
+        else:
+            dist.barrier()
+    except Exception:  # a dead or late peer: the run's status already says what happened
+        pass
+    finally:
         dist.destroy_process_group()
+
+
+def exit_rank(code: int, world: World) -> None:
+    """End a torchrun rank without the interpreter's teardown. Everything the run wrote is
+    closed by now; what is left are C++ threads of the collective library whose destructors
+    can abort (SIGABRT, "terminate called without an active exception") when Python frees
+    them in an arbitrary order at exit."""
+    if not world.distributed:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def broadcast_text(value: str | None, world: World) -> str:
