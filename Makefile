@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh Linux machine with Python 3.11+:
 #   make run    create .venv if missing, install, open the workbench with the default preset
-#   make test   same set-up, then the whole test suite (what CI runs)
+#   make test   same set-up, then ruff (lint and format check) and the test suite (what CI runs)
 #
 # torch is pinned to one release. Where a local CPU wheel of that release is on pip's path (our
 # dev and CI machines) pip takes it in seconds; elsewhere PyPI serves the same release as its
@@ -25,7 +25,7 @@ $(STAMP): $(PY) pyproject.toml Makefile
 run: $(STAMP)
 	$(PY) -m workbench --preset $(PRESET)
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -m "not slow" -q
 
 test-slow: $(STAMP)

@@ -272,9 +272,7 @@ def bad_files(tmp_path_factory):
     ids=["cuda", "triton", "no corpus", "binary corpus", "lora target", "freeze", "phase data",
          "not a checkpoint", "truncated checkpoint", "150 GB model"],
 )  # fmt: skip
-def test_a_spec_problem_is_one_line_exit_2_and_writes_nothing(
-    tmp_path, bad_files, sections, field
-):
+def test_a_spec_problem_is_one_line_exit_2_and_writes_nothing(tmp_path, bad_files, sections, field):
     swap = bad_files
 
     def fill(value):
