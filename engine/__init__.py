@@ -4,6 +4,7 @@ Pure Python + PyTorch (+ Triton). Never imports Qt: the workbench talks to it th
 exported here, with plain data crossing the boundary.
 """
 
+from engine.activation_history import ActivationHistory, activation_histories
 from engine.config import (
     DataConfig,
     LRSegment,
@@ -21,15 +22,23 @@ from engine.config import (
 )
 from engine.errors import ConfigError
 from engine.handle import RunHandle
-from engine.messages import Event, Log, Message, Scalars, Status
+from engine.kernels import backend_on
+from engine.lr_schedule import tick_of_u, u_of_tick
+from engine.messages import Event, Log, Message, Scalars, SiteStats, Stats, Status
 from engine.model import count_params, estimate_memory
+from engine.plan import STRENGTH_PREFIX, plan_timeline, timeline_columns, write_timeline_csv
+from engine.positions import Units, resolve_position, units_for
 from engine.runs import RunRecord, RunSummary, default_runs_dir, list_runs, open_run, run_dirs
 from engine.sample import sample_run
-from engine.timeline import CompiledTimeline, compile_timeline
+from engine.timeline import CompiledTimeline, Edge, Span, compile_timeline, layer_groups
 from engine.trainer import resume_run, start_run
 
 __all__ = [
+    "ActivationHistory",
     "CompiledTimeline",
+    "Edge",
+    "STRENGTH_PREFIX",
+    "Span",
     "ConfigError",
     "Event",
     "Log",
@@ -38,8 +47,16 @@ __all__ = [
     "RunRecord",
     "RunSummary",
     "Scalars",
+    "SiteStats",
+    "Stats",
     "Status",
+    "activation_histories",
+    "backend_on",
     "compile_timeline",
+    "layer_groups",
+    "plan_timeline",
+    "timeline_columns",
+    "write_timeline_csv",
     "count_params",
     "default_runs_dir",
     "estimate_memory",
@@ -48,6 +65,11 @@ __all__ = [
     "resume_run",
     "run_dirs",
     "sample_run",
+    "tick_of_u",
+    "Units",
+    "resolve_position",
+    "units_for",
+    "u_of_tick",
     "start_run",
     "DataConfig",
     "LRSegment",

@@ -19,15 +19,14 @@ import torch
 import yaml
 
 from engine.config import replace
-from engine.data import build_task
 from engine.distributed import World, close_world, exit_rank, init_world
 from engine.errors import ConfigError
 from engine.lora import merge_lora
 from engine.messages import Log, Message, Scalars, Status
+from engine.plan import plan_timeline, write_timeline_csv
 from engine.runs import default_runs_dir, list_runs, mark_interrupted, open_run
 from engine.sample import load_model_from_run, sample_run
 from engine.study import Study, load_preset, run_study
-from engine.timeline import compile_timeline
 from engine.trainer import resume_run, start_run
 
 
@@ -263,24 +262,15 @@ def _run_spec(path: Path, variant: str | None = None, can_pick: bool = False):
 
 def cmd_timeline(args) -> int:
     spec = _run_spec(args.spec, args.variant, can_pick=True)
-    task = build_task(spec.data, spec.model)  # "ep" and "tok" positions need the data's size
-    tokens_per_tick = task.tokens_per_batch(spec.train.batch_size)
-    tl = compile_timeline(spec, task.tokens_in_split("train"), tokens_per_tick)
+    tl = plan_timeline(spec)  # "ep" and "tok" positions resolve against the data
     if args.at is not None:
         if not 0 <= args.at < tl.steps:
             raise ConfigError("--at", f"tick {args.at} outside 0..{tl.steps - 1}")
         state = dataclasses.asdict(tl.at(args.at))
-        state["edges"] = [{k: v for k, v in e.items() if v != {}} for e in state["edges"]]
+        state["edges"] = [{k: v for k, v in e.items() if v not in ({}, "")} for e in state["edges"]]
         print(yaml.safe_dump(state, sort_keys=False), end="")
         return 0
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["tick", "phase", "lr"] + [f"ln.{site}.strength" for site in tl.sites])
-    lr = tl.lr_curve()
-    phases = [p.name for p in tl.phases]
-    strengths = [tl.strength_curve(site) for site in tl.sites]
-    for t in range(tl.steps):
-        phase = phases[tl.phase_at(t).index]
-        writer.writerow([t, phase, repr(float(lr[t]))] + [repr(float(s[t])) for s in strengths])
+    write_timeline_csv(tl, sys.stdout)
     return 0
 
 

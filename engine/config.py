@@ -463,10 +463,11 @@ def validate(spec: RunSpec) -> RunSpec:
             f"{spec.train.lora.rank} is more than model.d_model={m.d_model} (a rank-r update "
             "needs r <= the smaller side of the matrix)",
         )
-    # The timeline compiler checks positions, ordering and events against the run and model.
-    from engine.timeline import check_timeline  # local: timeline imports this module
+    # The timeline compiler checks positions, ordering and events against the run, the model
+    # and the data's real tokens per tick (compiled once: the plan is kept for the spec).
+    from engine.plan import check_plan  # local: the plan imports this module
 
-    check_timeline(spec)
+    check_plan(spec)
     return spec
 
 

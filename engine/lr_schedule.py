@@ -25,11 +25,12 @@ class Segment:
     end: int
     spec: LRSegment
     milestones: tuple[int, ...] = ()
+    index: int = 0  # its place in ``timeline.lr``
 
     def values(self, t: np.ndarray) -> np.ndarray:
         """LR at ticks ``t`` (all inside [start, end)), float64."""
         s = self.spec
-        u = (t - self.start + 1) / (self.end - self.start)
+        u = u_of_tick(self.start, self.end, t)
         if s.shape == "constant":
             return np.full(t.shape, s.from_)
         if s.shape == "linear":
@@ -50,6 +51,16 @@ class Segment:
     def first_value(self) -> float:
         """The value that holds before this segment: ``from``, or the curve's first point."""
         return self.spec.from_ if self.spec.from_ is not None else self.spec.points[0][1]
+
+
+def u_of_tick(start: int, end: int, tick: float) -> float:
+    """Where ``tick`` lies in the segment ``[start, end)``, by the convention above."""
+    return (tick - start + 1) / (end - start)
+
+
+def tick_of_u(start: int, end: int, u: float) -> float:
+    """The (fractional) tick at which the segment ``[start, end)`` reaches ``u``."""
+    return start - 1 + u * (end - start)
 
 
 def _check_segment(seg: LRSegment, path: str) -> None:
@@ -107,14 +118,16 @@ def resolve_segments(spec: RunSpec, units: Units) -> list[Segment]:
                 )
             if tick is not None:
                 milestones.append(tick)
-        out.append(Segment(start, end, seg, tuple(sorted(milestones))))
+        out.append(Segment(start, end, seg, tuple(sorted(milestones)), i))
         prev_end = end
     return out
 
 
-def lr_curve(spec: RunSpec, units: Units) -> np.ndarray:
-    """The learning rate at every tick 0 .. steps-1 (float64), phase lr_scale not yet applied."""
-    segments = resolve_segments(spec, units)
+def lr_curve(spec: RunSpec, units: Units, segments: list[Segment] | None = None) -> np.ndarray:
+    """The learning rate at every tick 0 .. steps-1 (float64), phase lr_scale not yet applied
+    (``segments``: already resolved)."""
+    if segments is None:
+        segments = resolve_segments(spec, units)
     if not segments:
         return np.full(units.steps, spec.train.lr)
     curve = np.empty(units.steps)

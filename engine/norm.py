@@ -28,7 +28,7 @@ from engine import kernels
 from engine.stats import token_scale
 
 NORM_KINDS = ("layernorm", "rmsnorm")
-NORM_BACKENDS = ("auto", "triton", "torch")
+NORM_BACKENDS = kernels.BACKENDS
 
 
 def check_backend(backend: str) -> str:

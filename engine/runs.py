@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.activation_history import ActivationHistory
 from engine.config import RunSpec, load_spec
 from engine.errors import ConfigError
-from engine.messages import PERCENTILES, Stats
+from engine.messages import Stats
 
 COMMIT_SECONDS = 0.5
 READ_RETRY_SECONDS = 2.0  # how long a reader retries a store whose writer is opening it
@@ -458,60 +459,6 @@ class RunRecord:
 def _first(rows: list[tuple]):
     """The first column of the first row, or None (no row: the schema may not exist yet)."""
     return rows[0][0] if rows else None
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value
-class ActivationHistory:
-    """One norm site's input (``kind="in"``) or output (``"out"``) statistics over its captures,
-    one entry per capture tick (see ``engine.messages.SiteStats`` for the units)."""
-
-    site: str
-    kind: str
-    ticks: np.ndarray  # (n,) int64
-    tokens: np.ndarray  # (n,) int64: tokens summarised
-    lo: np.ndarray  # (n,) float64: histogram range per capture
-    hi: np.ndarray  # (n,)
-    counts: np.ndarray  # (n, bins) int64
-    percentiles: np.ndarray  # (n, len(PERCENTILES)) float64 at ``levels``
-    abs_mu_mean: np.ndarray  # (n,) float64: mean over tokens of |per-token mean|
-    abs_mu_std: np.ndarray  # (n,)
-    sigma_mean: np.ndarray  # (n,) float64: mean over tokens of the per-token σ
-    sigma_std: np.ndarray  # (n,)
-    strength: np.ndarray  # (n,) float64: the norm's strength at each capture
-    sigma_bar: np.ndarray  # (n,) float64: its σ̄ at each capture
-    levels: tuple[int, ...] = PERCENTILES
-
-    @property
-    def edges(self) -> np.ndarray:
-        """(n, bins + 1) float64 bin edges of each capture's histogram."""
-        steps = np.linspace(0.0, 1.0, self.counts.shape[1] + 1)
-        return self.lo[:, None] + (self.hi - self.lo)[:, None] * steps
-
-    @classmethod
-    def from_rows(cls, key: tuple[str, str], rows: list[tuple]) -> ActivationHistory:
-        cols = list(zip(*rows))
-
-        def reals(i: int) -> np.ndarray:
-            return np.array(cols[i], dtype=np.float64)  # NULL (a stored NaN) -> NaN
-
-        return cls(
-            site=key[0],
-            kind=key[1],
-            ticks=np.array(cols[2], dtype=np.int64),
-            tokens=np.array(cols[4], dtype=np.int64),
-            lo=reals(5),
-            hi=reals(6),
-            counts=np.stack([np.frombuffer(b, dtype="<i8") for b in cols[7]]).astype(np.int64),
-            percentiles=np.stack([np.frombuffer(b, dtype="<f8") for b in cols[8]]).astype(
-                np.float64
-            ),
-            abs_mu_mean=reals(9),
-            abs_mu_std=reals(10),
-            sigma_mean=reals(11),
-            sigma_std=reals(12),
-            strength=reals(13),
-            sigma_bar=reals(14),
-        )
 
 
 @dataclass(frozen=True)

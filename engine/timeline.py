@@ -33,16 +33,17 @@ import numpy as np
 
 from engine.config import DataConfig, Mark, ModelConfig, NormEvent, PhaseSpec, RunSpec, show
 from engine.errors import ConfigError
-from engine.lr_schedule import lr_curve
+from engine.lr_schedule import lr_curve, resolve_segments
 from engine.positions import Units, resolve_position, units_for
 
 __all__ = [
     "CompiledTimeline",
     "Edge",
     "Phase",
+    "Span",
     "TickState",
-    "check_timeline",
     "compile_timeline",
+    "layer_groups",
     "matches",
     "norm_site_names",
 ]
@@ -64,6 +65,15 @@ def norm_site_names(model: ModelConfig) -> list[str]:
     for i in range(model.n_layer):
         names += [f"{i}.attn"] + ([f"{i}.cross"] if encdec else []) + [f"{i}.mlp"]
     return names + (["final"] if pre else [])
+
+
+def layer_groups(model: ModelConfig) -> list[tuple[int | str, list[str]]]:
+    """The norm groups ``layers: all`` addresses, in its order (blocks, then ``final``), each
+    with its sites; empty for ``norm: none``."""
+    groups: dict[int | str, list[str]] = {}
+    for site in norm_site_names(model):
+        groups.setdefault(_layer_of(site), []).append(site)
+    return sorted(groups.items(), key=lambda g: (g[0] == "final", g[0] if g[0] != "final" else 0))
 
 
 def _layer_of(site: str) -> int | str:
@@ -136,12 +146,28 @@ class Edge:
     """Something that happens at exactly one tick (drawn on plots, recorded in the run store).
 
     ``kind`` is ``phase``, ``norm`` (``detail["action"]``, ``detail["sites"]``) or ``mark``.
-    Phase and norm edges apply before the tick's step; marks after it.
+    Phase and norm edges apply before the tick's step; marks after it. ``source`` is the spec
+    item it came from (``timeline.layernorm[2]``; an automatic calibration names the event that
+    first lowered the strength).
     """
 
     tick: int
     kind: str
     label: str
+    detail: dict = field(default_factory=dict)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of ticks ``[start, end)`` one spec item covers: a phase, an LR segment
+    (``detail``: shape, milestones) or a norm ramp (one per layer group it addresses)."""
+
+    kind: str  # "phase" | "lr" | "ramp"
+    start: int
+    end: int
+    label: str
+    source: str  # "timeline.lr[1]"; "" for the implicit single phase
     detail: dict = field(default_factory=dict)
 
 
@@ -160,10 +186,9 @@ class TickState:
     edges: list[Edge]
 
 
-def _resolve(pos, path: str, units: Units, steps: int, allow_end: bool = False) -> int | None:
+def _resolve(pos, path: str, units: Units, steps: int) -> int | None:
     tick = resolve_position(pos, path, units)
-    limit = steps if allow_end else steps - 1
-    if tick is not None and tick > limit:
+    if tick is not None and tick > steps - 1:
         raise ConfigError(path, f"tick {tick} is past the end of the run (train.steps={steps})")
     return tick
 
@@ -296,28 +321,43 @@ class _NormTracks:
 class CompiledTimeline:
     """The timeline resolved against a run. Pure: every answer depends only on the tick."""
 
-    def __init__(self, spec: RunSpec, units: Units):
+    def __init__(self, spec: RunSpec, units: Units, origins: dict[str, list[int]] | None = None):
+        """``origins``: for a timeline compiled with some items left out (``lenient``), the
+        index in the written spec of each item kept, per list; sources name those."""
         self.units = units
         self.steps = steps = units.steps
         self.sites = norm_site_names(spec.model)
+        self.errors: list[ConfigError] = []  # items left out by a lenient compile
+        self._origins = origins or {}
+        self._has_phases = bool(spec.timeline.phases)
         self.phases = _resolve_phases(spec, units)
         self._phase_of = np.zeros(steps, dtype=np.int64)
         for p in self.phases:
             self._phase_of[p.start : p.end] = p.index
         scale = np.array([p.lr_scale for p in self.phases])
-        self._lr = lr_curve(spec, units) * scale[self._phase_of]
+        self._segments = resolve_segments(spec, units)
+        self._lr_unscaled = lr_curve(spec, units, self._segments)
+        self._lr = self._lr_unscaled * scale[self._phase_of]
         # Every check before the building below (which can take a while for a long run with
         # many norms or frequent marks), so that a bad spec fails at once.
         fired = self._norm_events(spec)
         marks = self._mark_ticks(spec)
         self._edges: dict[int, list[Edge]] = {}
         for p in self.phases[1:]:
-            self._add(Edge(p.start, "phase", p.name, {"phase": p.name, "index": p.index}))
+            detail = {"phase": p.name, "index": p.index}
+            self._add(Edge(p.start, "phase", p.name, detail, self._source("phases", p.index)))
         self._norms = self._compile_norms(spec, fired)
         self._marks = self._compile_marks(marks)
 
     def _add(self, edge: Edge) -> None:
         self._edges.setdefault(edge.tick, []).append(edge)
+
+    def _source(self, kind: str, index: int) -> str:
+        """The written spec's path of item ``index`` of this compile's list ``kind``."""
+        if kind == "phases" and not self._has_phases:
+            return ""
+        kept = self._origins.get(kind)
+        return f"timeline.{kind}[{kept[index] if kept is not None else index}]"
 
     def _norm_events(self, spec: RunSpec) -> list[tuple]:
         """Check the norm events; ``(tick, index, event, layer, sites)`` for each firing."""
@@ -338,11 +378,12 @@ class CompiledTimeline:
                     )
                 sites = [s for s in self.sites if _layer_of(s) == layer]
                 fired.append((tick, i, ev, layer, sites))
+        self._fired = fired
         return fired
 
     def _compile_norms(self, spec: RunSpec, fired: list[tuple]) -> _NormTracks:
         tracks = _NormTracks(self.sites, self.steps, spec.model)
-        for tick, _, ev, layer, sites in sorted(fired, key=lambda f: (f[0], f[1])):
+        for tick, i, ev, layer, sites in sorted(fired, key=lambda f: (f[0], f[1])):
             for site in sites:
                 tracks.apply(site, tick, ev)
             detail = {"action": ev.action, "layer": layer, "sites": sites}
@@ -353,13 +394,17 @@ class CompiledTimeline:
                     if getattr(ev, k) is not None
                 }
             )
-            self._add(Edge(tick, "norm", f"LN {ev.action} {layer}", detail))
+            source = self._source("layernorm", i)
+            self._add(Edge(tick, "norm", f"LN {ev.action} {layer}", detail, source))
         auto: dict[int, list[str]] = {}
         for tick, site in tracks.auto_calibrate():
             auto.setdefault(tick, []).append(site)
         for tick, sites in sorted(auto.items()):
             detail = {"action": "calibrate", "sites": sites, "auto": True}
-            self._add(Edge(tick, "norm", "LN calibrate", detail))
+            # the latest event at or before the tick that touched one of these norms
+            by = [f for f in fired if f[0] <= tick and set(f[4]) & set(sites)]
+            source = self._source("layernorm", max(by, key=lambda f: (f[0], f[1]))[1]) if by else ""
+            self._add(Edge(tick, "norm", "LN calibrate", detail, source))
         return tracks
 
     def _mark_ticks(self, spec: RunSpec) -> list[tuple[Mark, range | list[int]]]:
@@ -379,9 +424,11 @@ class CompiledTimeline:
 
     def _compile_marks(self, mark_ticks: list[tuple[Mark, range | list[int]]]):
         marks: dict[int, list[Edge]] = {}
-        for m, ticks in mark_ticks:
+        for i, (m, ticks) in enumerate(mark_ticks):
+            source = self._source("marks", i)
             for tick in ticks:
-                edge = Edge(tick, "mark", m.text or m.action, {"action": m.action, "text": m.text})
+                detail = {"action": m.action, "text": m.text}
+                edge = Edge(tick, "mark", m.text or m.action, detail, source)
                 marks.setdefault(tick, []).append(edge)
                 self._add(edge)
         return marks
@@ -396,9 +443,52 @@ class CompiledTimeline:
         self._check(tick)
         return float(self._lr[tick])
 
-    def lr_curve(self) -> np.ndarray:
-        """LR for every tick (float64, length ``steps``; a copy, for plotting)."""
-        return self._lr.copy()
+    def lr_curve(self, scaled: bool = True) -> np.ndarray:
+        """LR for every tick (float64, length ``steps``; a copy, for plotting). ``scaled=False``:
+        before any phase's lr_scale, where the segments' own values lie."""
+        return (self._lr if scaled else self._lr_unscaled).copy()
+
+    def spans(self, kind: str | None = None) -> list[Span]:
+        """Phases, LR segments and norm ramps as tick spans, each with its spec item."""
+        out = [
+            Span("phase", p.start, p.end, p.name, self._source("phases", p.index))
+            for p in self.phases
+        ]
+        for seg in self._segments:
+            detail = {"shape": seg.spec.shape, "milestones": list(seg.milestones)}
+            source = self._source("lr", seg.index)
+            out.append(Span("lr", seg.start, seg.end, seg.spec.shape, source, detail))
+        for tick, i, ev, layer, sites in self._fired:
+            if ev.action == "ramp":
+                end = min(tick + ev.over, self.steps)
+                detail = {"layer": layer, "sites": sites, "to": ev.to, "shape": ev.shape}
+                label = f"LN ramp {layer}"
+                out.append(Span("ramp", tick, end, label, self._source("layernorm", i), detail))
+        return [s for s in out if kind is None or s.kind == kind]
+
+    def resolve(self, position, path: str = "position") -> int | None:
+        """Tick of a written position (``"2ep"``, ``"50Ktok"``) in this run's units; None for one
+        that does not parse or lies past the end."""
+        try:
+            tick = resolve_position(position, path, self.units)
+        except ConfigError:
+            return None
+        return tick if tick is not None and tick < self.steps else None
+
+    def from_source(self, source: str) -> list[Edge]:
+        """The edges spec item ``source`` (``timeline.marks[0]``) fired, in tick order."""
+        return [e for e in self.edges() if e.source == source and not e.detail.get("auto")]
+
+    def strength_changes(self, tick: int) -> dict[str, float]:
+        """Norm strengths that differ at ``tick`` from the tick before (1.0 before tick 0):
+        what a run logs, so that its record holds every strength it trained with."""
+        self._check(tick)
+        out = {}
+        for (kind, site), arr in self._norms._arrays.items():
+            before = arr[tick - 1] if tick else 1.0
+            if kind == "strength" and arr[tick] != before:
+                out[site] = float(arr[tick])
+        return out
 
     def phase_at(self, tick: int) -> Phase:
         self._check(tick)
@@ -465,8 +555,3 @@ def compile_timeline(
     batch_size x context tokens per tick and "ep" positions are left unchecked.
     """
     return CompiledTimeline(spec, units_for(spec, tokens_in_split, tokens_per_tick))
-
-
-def check_timeline(spec: RunSpec) -> None:
-    """Validate the timeline against the spec alone (raises ConfigError)."""
-    compile_timeline(spec)

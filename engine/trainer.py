@@ -39,6 +39,7 @@ from engine.handle import Pump, RunHandle, Sink
 from engine.lora import apply_lora
 from engine.messages import Event, Log, Scalars, Status
 from engine.model import available_memory, build_model, check_memory
+from engine.plan import STRENGTH_PREFIX, units_of
 from engine.runs import (
     NullWriter,
     RunLock,
@@ -51,7 +52,7 @@ from engine.runs import (
 )
 from engine.stats import StatsRecorder
 from engine.steering import Steering, build_phase_tasks, diff_snapshots
-from engine.timeline import CompiledTimeline, compile_timeline
+from engine.timeline import CompiledTimeline
 
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice for this machine, at import
 
@@ -128,8 +129,9 @@ class _Trainer:
         if world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)
         first = build_task(spec.data, spec.model)
-        self.tokens_per_tick = first.tokens_per_batch(t.batch_size) * world.size
-        self.timeline = compile_timeline(spec, first.tokens_in_split("train"), self.tokens_per_tick)
+        units = units_of(spec, first, world.size)  # the rule plan_timeline follows
+        self.tokens_per_tick = units.tokens_per_tick
+        self.timeline = CompiledTimeline(spec, units)
         check_backends(spec, self.timeline, self.device)
         # a resumed run reads its data in its own stored vocabulary, whatever its base became
         stored = stored or {}
@@ -387,6 +389,9 @@ class _Trainer:
             "grad_norm": grad_norm.item(),
             "tokens_per_s": self.tokens_per_tick / elapsed,
         }
+        # a norm's strength whenever it changes: the record holds every strength trained with
+        strengths = self.timeline.strength_changes(t)
+        values.update({f"{STRENGTH_PREFIX}{site}": v for site, v in strengths.items()})
         self._record(t, values)  # the store keeps the finite ones
         if all(math.isfinite(v) for v in values.values()):
             self._record_stats()

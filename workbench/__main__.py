@@ -2,6 +2,7 @@
 
     python -m workbench [--preset PATH] [--runs-dir D] [--run] [--quit-after-run]
                         [--screenshot PNG] [--screenshot-at-tick N] [--steps N] [...]
+    python -m workbench --preset PATH [--variant NAME] --dump-timeline OUT.csv
 
 Without a display, or without a system library Qt's X11 (xcb) plugin needs, it prints one line
 saying so (what to install, how to train headless) instead of letting Qt abort. See
@@ -37,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--presets-dir", type=Path, help="folder of preset YAML files (default: presets/)"
     )
     p.add_argument("--steps", type=int, help="override train.steps of the loaded spec")
+    p.add_argument(
+        "--variant", help="a study preset: load this variant into the Config panel and editor"
+    )
+    p.add_argument(
+        "--dump-timeline",
+        type=Path,
+        metavar="CSV",
+        help="write the timeline the editor draws (the columns of `python -m engine timeline "
+        "SPEC --csv`) and exit: 0, or 2 with the error the editor shows",
+    )
     p.add_argument("--run", action="store_true", help="start the run once the window is up")
     p.add_argument(
         "--quit-after-run",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDockWidget
@@ -28,7 +29,13 @@ def make_window(args: argparse.Namespace) -> MainWindow | str:
     try:
         if args.preset:
             preset = load_preset(args.preset)
-            if isinstance(preset, Study):
+            variant = getattr(args, "variant", None)
+            if isinstance(preset, Study) and variant is not None:
+                names = [name for name, _ in preset.variants]
+                if variant not in names:
+                    raise engine.ConfigError("--variant", f"no variant {variant!r} in {names}")
+                spec = dict(preset.variants)[variant]
+            elif isinstance(preset, Study):
                 args.study = preset
             else:
                 spec = preset
@@ -73,6 +80,21 @@ def show_dock(window: MainWindow, name: str) -> None:
         QTimer.singleShot(0, lambda: window.resizeDocks([chosen], [share], Qt.Orientation.Vertical))
 
 
+def dump_timeline(window: MainWindow, out: Path) -> int:
+    """Write the compiled timeline the editor draws: its own object, not a compile of ours."""
+    doc = window.timeline_editor.doc
+    if doc.error is not None or doc.compiled is None:
+        print(f"tickbench: {doc.error or 'no spec is loaded'}", file=sys.stderr)
+        return 2
+    try:
+        with open(out, "w", encoding="utf-8", newline="") as f:
+            engine.write_timeline_csv(doc.compiled, f)
+    except OSError as exc:
+        print(f"tickbench: cannot write {out}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run_app(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
@@ -83,6 +105,8 @@ def run_app(args: argparse.Namespace) -> int:
     if isinstance(window, str):
         print(f"tickbench: {window}", file=sys.stderr)
         return 2
+    if getattr(args, "dump_timeline", None) is not None:
+        return dump_timeline(window, args.dump_timeline)
     window.show()
     script = Script(window, args) if scripted else None
     code = app.exec()

@@ -35,6 +35,7 @@ class SpecDiffView(QWidget):
         super().__init__(parent)
         self.setObjectName("specDiff")
         self._specs: list[engine.RunSpec] = []
+        self._timelines: list | None = None
         self.rows: list[DiffRow] = []
         self.summary = QLabel("Select two or more runs to compare their specs.")
         self.summary.setObjectName("specDiffSummary")
@@ -58,14 +59,23 @@ class SpecDiffView(QWidget):
         self._names: list[str] = []
         self._colors: list[str] = []
 
-    def set_runs(self, names: list[str], colors: list[str], specs: list[engine.RunSpec]) -> None:
-        """Compare ``specs`` (the first is the reference for added/removed events)."""
+    def set_runs(
+        self,
+        names: list[str],
+        colors: list[str],
+        specs: list[engine.RunSpec],
+        timelines: list[engine.CompiledTimeline | None] | None = None,
+    ) -> None:
+        """Compare ``specs`` (the first is the reference for added/removed events);
+        ``timelines``: the compiled timeline each run followed, for where its events fell."""
         self._names, self._colors, self._specs = list(names), list(colors), list(specs)
+        self._timelines = list(timelines) if timelines else None
         self._fill()
 
     def _fill(self) -> None:
         specs = self._specs
-        self.rows = spec_diff(specs, self.all_fields.isChecked()) if len(specs) >= 2 else []
+        all_fields = self.all_fields.isChecked()
+        self.rows = spec_diff(specs, all_fields, self._timelines) if len(specs) >= 2 else []
         self.table.clear()
         self.table.setColumnCount(2 + len(specs))
         self.table.setHorizontalHeaderLabels(["field", "", *self._names])

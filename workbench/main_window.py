@@ -22,17 +22,19 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from engine.messages import Stats
 from workbench import settings as keys
 from workbench.actions import build_actions
 from workbench.config_panel import ConfigPanel
 from workbench.dialogs import ask_confirm, show_info
+from workbench.focus import Focus
+from workbench.focus_view import FocusView
+from workbench.launch import Launcher
 from workbench.log_panel import LogPanel
 from workbench.plots.activations import ActivationsView
 from workbench.plots.live import LivePlots
 from workbench.presets import DEFAULT_PRESET, DEFAULT_PRESETS_DIR, list_presets
 from workbench.progress import RunProgress
-from workbench.run_session import RunSession, target_of
+from workbench.run_session import RunSession
 from workbench.runs_panel import RunsPanel
 from workbench.sample_panel import SamplePanel
 from workbench.spec_files import SpecFiles
@@ -67,7 +69,8 @@ class MainWindow(QMainWindow):
         self.presets_dir = Path(presets_dir)
         self.tasks = TaskRunner(self)
         self.session = RunSession(runs_dir, self)
-        self.progress: RunProgress | None = None
+        self.focus = Focus(self)  # the one run the window is about: workbench.focus
+        self.launcher = Launcher(self)
         self.last_run_dir: Path | None = None
         self._run_error: str | None = None  # what the engine said went wrong, for the status bar
         self._close_when_ended = False
@@ -89,6 +92,7 @@ class MainWindow(QMainWindow):
         self.files = SpecFiles(self)
         self._build_docks()
         self.studies = Studies(self)
+        self.focus_view = FocusView(self)
         self._connect()
 
         self.resize(*DEFAULT_SIZE)
@@ -97,7 +101,7 @@ class MainWindow(QMainWindow):
         self.reload_presets()
         default = self.presets_dir / DEFAULT_PRESET
         if not (default.exists() and self.files.load(default)):
-            self.config.set_spec(engine.parse_spec({}))
+            self.files.show_spec(engine.parse_spec({}), None)
         self.sync_actions()
 
     # --- layout ---
@@ -157,14 +161,17 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.config.validityChanged.connect(lambda _: self.sync_actions())
         self.config.specChanged.connect(self._spec_edited)
+        self.timeline_editor.doc.changed.connect(self._plan_changed)
         self.session.messages.connect(self._on_messages)
         self.session.stateChanged.connect(self._on_state)
         self.session.ended.connect(self._on_ended)
-        self.start_page.presetChosen.connect(self.files.load)
+        self.start_page.presetChosen.connect(self.files.ask_load)
         self.start_page.openRequested.connect(self.ask_open_spec)
         # the classification view shows the run selected alone in the Runs browser
         self.runs.selectionChanged.connect(self._show_selected_run)
         self.runs.updated.connect(self._selected_run_updated)
+        self.runs.runClicked.connect(self.launcher.clicked)
+        self.runs.launcher = self.launcher.adopt  # runs resumed or forked there train here
 
     def reload_presets(self) -> None:
         presets = list_presets(self.presets_dir)
@@ -172,7 +179,7 @@ class MainWindow(QMainWindow):
         menu = self.commands.presets_menu
         menu.clear()
         for preset in presets:
-            action = menu.addAction(preset.name, lambda p=preset.path: self.files.load(p))
+            action = menu.addAction(preset.name, lambda p=preset.path: self.files.ask_load(p))
             action.setToolTip(preset.summary)
             action.setStatusTip(preset.summary)
         menu.addSeparator()
@@ -183,14 +190,13 @@ class MainWindow(QMainWindow):
 
     # --- spec ---
     def _spec_edited(self, spec: engine.RunSpec) -> None:
-        self.commands.spec_label.setText(f"spec: {spec.name}")
-        self.setWindowTitle(f"Tickbench — {spec.name}")
-        self.status.set_target(*target_of(spec))
-        try:
-            curve = engine.compile_timeline(spec).lr_curve()
-        except engine.ConfigError:  # positions in epochs need the data; the engine checks later
-            curve = None
-        self.plots.set_planned_lr(curve)
+        self.focus.edit_spec(spec)
+
+    def _plan_changed(self) -> None:
+        """The planned LR is the editor's compiled timeline (drags included), not a compile
+        of its own."""
+        compiled = self.timeline_editor.doc.compiled
+        self.plots.set_planned_lr(compiled.lr_curve() if compiled is not None else None)
 
     def ask_open_spec(self) -> None:
         self.files.ask_open()
@@ -210,7 +216,7 @@ class MainWindow(QMainWindow):
     # --- a past run in the classification view ---
     def _show_selected_run(self, paths: list[Path]) -> None:
         run = self.runs.followed.get(paths[0]) if len(paths) == 1 else None
-        if run is None:
+        if run is None or run.path == self.focus.run_dir:  # the focus run's is shown live
             self.plots.unpin()
             return
         row = self.runs.model.get(run.path)
@@ -231,33 +237,17 @@ class MainWindow(QMainWindow):
         """A run or a study is training."""
         return self.session.active or self.studies.active
 
+    @property
+    def progress(self) -> RunProgress | None:
+        """The focus run's progress (the status bar's)."""
+        return self.focus.progress
+
+    @progress.setter
+    def progress(self, progress: RunProgress | None) -> None:
+        self.focus.set_progress(progress)
+
     def start_run(self) -> bool:
-        spec = self.config.spec
-        if spec is None or self.busy:
-            return False
-        try:
-            handle = self.session.start(spec)
-        except engine.ConfigError as exc:
-            self.config.report(exc)
-            self.report_error(f"cannot start: {exc}")
-            return False
-        except OSError as exc:
-            self.report_error(f"cannot start: {exc}")
-            return False
-        self.last_run_dir = handle.run_dir
-        self._run_error = None
-        # clears the plots; the run's events arrive as it goes
-        self.plots.begin_run(spec, handle.run_dir)
-        self.progress = RunProgress(spec.train.steps)
-        self.status.show_progress(self.progress)
-        self.status.clearMessage()
-        self.config.set_locked(True)
-        self.sample.set_run(handle.run_dir)
-        self.tabs.setCurrentWidget(self.plots.loss)
-        threads = self.session.spec.train.threads
-        self.log.add("info", f"started {handle.run_dir} (torch threads: {threads or 'default'})")
-        self.sync_actions()
-        return True
+        return self.launcher.start()
 
     def toggle_pause(self) -> None:
         if self.session.state == "running":
@@ -276,16 +266,16 @@ class MainWindow(QMainWindow):
             self.studies.stop()
 
     def _on_state(self, state: str) -> None:
-        self.status.set_state(state)
+        if self.focus.source == "session":
+            self.focus.set_state(state)
         self.sync_actions()
 
     def _on_messages(self, batch: list[engine.Message]) -> None:
         run_dir = self.session.run_dir
-        shown = self.activations.record
-        if run_dir is not None and (shown is None or shown.path != run_dir):
-            self.activations.set_record(engine.open_run(run_dir))
-        elif any(isinstance(m, Stats) for m in batch):
-            self.activations.refresh()  # reads only the new captures, updates images in place
+        if run_dir is not None and self.activations.run_dir != run_dir:
+            self.activations.begin_run(run_dir)
+        # the window's own run: from its messages, not its store (which commits them later)
+        self.activations.add_stats(m for m in batch if isinstance(m, engine.Stats))
         for msg in batch:
             if isinstance(msg, engine.Event):
                 self.plots.add_event(msg.tick, msg.kind, msg.detail)
@@ -306,6 +296,7 @@ class MainWindow(QMainWindow):
         self.status.show_progress(self.progress)
 
     def _on_ended(self, status: str) -> None:
+        self.launcher.ended()
         self.config.set_locked(False)
         self.sync_actions()
         if status in ("failed", "diverged"):
@@ -319,10 +310,10 @@ class MainWindow(QMainWindow):
 
     def sync_actions(self) -> None:
         a, state, active = self.commands, self.session.state, self.session.active
-        idle = not active
+        idle = not self.busy
         study = self.studies.active
-        a.run.setEnabled(idle and not study and self.config.is_valid)
-        a.run_study.setEnabled(idle and not study)
+        a.run.setEnabled(idle and self.config.is_valid)
+        a.run_study.setEnabled(idle)
         a.pause.setEnabled(state in ("running", "pausing", "paused"))
         a.pause.setText("Resume" if state in ("paused", "pausing") else "Pause")
         a.stop.setEnabled((active and state != "stopping") or (study and not self.studies.stopping))

@@ -9,19 +9,38 @@ WINDOW = 50  # ticks the rate and the throughput are measured over: steady, yet 
 
 
 class RunProgress:
-    """Fed with (tick, wall time, tokens/s) per trained tick; answers what the status bar shows."""
+    """Fed with (tick, wall time, tokens/s) per trained tick; answers what the status bar shows.
 
-    def __init__(self, steps: int):
+    The rate is measured between consecutive reports while the run trains: time spent paused
+    (and ticks stepped one at a time while paused) is no measure of speed, so ``set_paused``
+    leaves it out, and the ETA neither grows during a pause nor stays inflated after it.
+    """
+
+    def __init__(self, steps: int, done: int = 0):
         self.steps = steps
-        self.done = 0
-        self._walls: deque[tuple[int, float]] = deque(maxlen=WINDOW)
+        self.done = done
+        self._intervals: deque[tuple[int, float]] = deque(maxlen=WINDOW)  # (ticks, seconds)
+        self._last: tuple[int, float] | None = None
         self._throughput: deque[float] = deque(maxlen=WINDOW)
+        self._paused = False
+        self._gap = False  # the next interval spans a pause
 
     def update(self, tick: int, wall: float, tokens_per_s: float | None = None) -> None:
         self.done = max(self.done, tick + 1)
-        self._walls.append((tick, wall))
+        last = self._last
+        if last is not None and tick > last[0] and wall >= last[1]:
+            if not (self._paused or self._gap):
+                self._intervals.append((tick - last[0], wall - last[1]))
+            self._gap = self._paused
+        self._last = (tick, wall)
         if tokens_per_s is not None:
             self._throughput.append(tokens_per_s)
+
+    def set_paused(self, paused: bool) -> None:
+        """The run paused (or is pausing), or trains again."""
+        if paused != self._paused:
+            self._paused = paused
+            self._gap = True
 
     @property
     def fraction(self) -> float:
@@ -34,13 +53,13 @@ class RunProgress:
 
     @property
     def eta_seconds(self) -> float | None:
-        """Seconds left at the recent wall-clock rate (evals and checkpoints included)."""
-        if len(self._walls) < 2:
+        """Seconds left at the recent rate while training (evals and checkpoints included,
+        pauses not)."""
+        ticks = sum(n for n, _ in self._intervals)
+        seconds = sum(s for _, s in self._intervals)
+        if not ticks or seconds <= 0:
             return None
-        (t0, w0), (t1, w1) = self._walls[0], self._walls[-1]
-        if t1 <= t0 or w1 <= w0:
-            return None
-        return (self.steps - self.done) * (w1 - w0) / (t1 - t0)
+        return max(self.steps - self.done, 0) * seconds / ticks
 
 
 def format_duration(seconds: float | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -13,6 +14,7 @@ from engine.trainer import resolve_device
 from workbench.bridge import EngineBridge
 
 SMALL_CPU = 2  # cores; see limit_threads
+Starter = Callable[[Callable[[list], None]], engine.RunHandle]  # sink -> the started run
 
 
 def limit_threads(spec: RunSpec, cores: int | None = None) -> RunSpec:
@@ -33,12 +35,9 @@ def limit_threads(spec: RunSpec, cores: int | None = None) -> RunSpec:
 def target_of(spec: RunSpec) -> tuple[str, str]:
     """(device, LayerNorm backend) the spec trains on here, as the status bar shows them."""
     device = resolve_device(spec.train.device)
-    backend = spec.model.norm_backend
     if spec.model.norm == "none":
-        backend = "none"
-    elif backend == "auto":  # the engine's rule: Triton kernels on CUDA, PyTorch elsewhere
-        backend = "triton" if device.type == "cuda" else "torch"
-    return str(device), backend
+        return str(device), "none"
+    return str(device), engine.backend_on(spec.model.norm_backend, device)
 
 
 class RunSession(QObject):
@@ -69,13 +68,20 @@ class RunSession(QObject):
 
     def start(self, spec: RunSpec) -> engine.RunHandle:
         """Start ``spec``; raises ConfigError when its data or model cannot be built."""
-        if self.active:
-            raise RuntimeError("a run is already active")
         if self.limit_threads:
             spec = limit_threads(spec)
+        runs_dir = self.runs_dir
+        return self.launch(lambda sink: engine.start_run(spec, runs_dir, sink), spec)
+
+    def launch(self, start: Starter, spec: RunSpec | None = None) -> engine.RunHandle:
+        """Train the run that ``start(sink)`` starts (a new run, a resume, a fork) as this
+        session's run. ``spec``: what it trains (default: the spec in its folder). Raises what
+        ``start`` raises, and RuntimeError while a run is active."""
+        if self.active:
+            raise RuntimeError("a run is already active")
         self.bridge.drain()  # nothing of an earlier run may leak into this one
-        self.handle = engine.start_run(spec, self.runs_dir, self.bridge.sink)
-        self.spec = spec
+        self.handle = start(self.bridge.sink)
+        self.spec = spec or engine.load_spec(self.handle.run_dir / "spec.yaml")
         self._set_state("running")
         self.bridge.start()
         return self.handle

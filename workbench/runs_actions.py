@@ -3,9 +3,10 @@ delete, reveal the folder, open the spec in the editor, export.
 
 Every action that asks something opens a non-blocking dialog (``workbench.dialogs``) and acts in
 its callback; the methods that act (``resume``, ``fork``, ``rename``, ``set_tags``, ``delete``,
-``export_*``) can also be called directly, as the tests and scripts do. Runs resumed or forked
-here train in this process on the engine's own thread; the panel follows them through their
-store like any other run, and ``shutdown`` stops them cleanly.
+``export_*``) can also be called directly, as the tests and scripts do. In a window, runs resumed
+or forked here become the window's run (its ``launcher``): in focus, with Pause, Step and Stop.
+A panel on its own trains them on the engine's thread, follows them through their store like
+any other run, and ``shutdown`` stops them cleanly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from engine.config import replace, to_dict
 from engine.fork import fork_run
 from engine.run_edit import delete_run, rename_run, set_tags
 from workbench.dialogs import ask_confirm, ask_save_path, ask_text
+from workbench.focus import latest_checkpoint_tick
 from workbench.follow import LIVE
 from workbench.fork_dialog import ForkDialog
 from workbench.plots.export import export_plot
@@ -139,10 +141,17 @@ class RunsActions:
         self.panel.message.emit(level, text)
 
     # --- resume and fork ---
-    def _started(self, handle: engine.RunHandle) -> None:
+    def _launch(self, start, history: int = 0) -> engine.RunHandle:
+        """Start a run with ``start(sink)``: the window's run when the panel has a launcher (it
+        raises RuntimeError while the window trains another), else one of the panel's own.
+        ``history``: the ticks before it the run's store already holds (a resumed run's)."""
+        if self.panel.launcher is not None:
+            return self.panel.launcher(start, history)
+        handle = start(None)
         self.handles.append(handle)
         self.panel.refresh_now(handle.run_dir)
         self.panel.select([handle.run_dir])
+        return handle
 
     def ask_resume(self) -> None:
         rows = self._rows()
@@ -151,13 +160,13 @@ class RunsActions:
 
     def resume(self, path: Path) -> engine.RunHandle | None:
         """Continue the stopped or interrupted run at ``path`` from its last checkpoint."""
+        tick = latest_checkpoint_tick(path) or 0  # where it resumes: the thread may be past it
         try:
-            handle = engine.resume_run(path)
+            handle = self._launch(lambda sink: engine.resume_run(path, sink), tick)
         except (engine.ConfigError, RuntimeError, OSError) as exc:
             self._say(f"cannot resume {Path(path).name}: {exc}", "error")
             return None
-        self._say(f"resumed {handle.run_dir} from tick {handle.tick}")
-        self._started(handle)
+        self._say(f"resumed {handle.run_dir} from tick {tick}")
         return handle
 
     def ask_fork(self) -> None:
@@ -171,10 +180,11 @@ class RunsActions:
 
     def fork(self, path: Path, checkpoint: Path | int | None, spec: engine.RunSpec):
         """Fork the run at ``path`` from ``checkpoint`` into a new run training ``spec``.
-        Raises ConfigError when the spec cannot continue from it (the dialog shows it)."""
-        handle = fork_run(path, limit_threads(spec), checkpoint, self.panel.runs_dir)
+        Raises ConfigError when the spec cannot continue from it, RuntimeError while the window
+        trains another run (the dialog shows either)."""
+        spec, runs_dir = limit_threads(spec), self.panel.runs_dir
+        handle = self._launch(lambda sink: fork_run(path, spec, checkpoint, runs_dir, sink))
         self._say(f"forked {Path(path).name} at tick {handle.tick} into {handle.run_dir}")
-        self._started(handle)
         return handle
 
     def ask_finetune(self) -> None:

@@ -87,14 +87,16 @@ class Shown:
     def of(cls, run: FollowedRun, name: str, color: str) -> Shown:
         meta = run.record.meta
         spec = run.record.spec  # read once: a run's spec never changes
-        try:
-            timeline = engine.compile_timeline(spec)
-        except engine.ConfigError:  # a spec this engine no longer reads: curves only
-            timeline = None
-        per_tick = meta.get("tokens_per_tick")
+        per_tick = meta.get("tokens_per_tick")  # the whole world's, as the run measured it
+        try:  # the plan the run followed: the same compile as the editor's and the trainer's
+            timeline = engine.plan_timeline(spec, int(meta.get("world_size", 1)))
+        except engine.ConfigError:  # its data is gone or no longer reads: what the record says
+            try:
+                timeline = engine.compile_timeline(spec, tokens_per_tick=per_tick)
+            except engine.ConfigError:  # a spec this engine no longer reads: curves only
+                timeline = None
         if per_tick is None and timeline is not None:
-            # the engine's own estimate (batch x context, exact for text) for the whole world
-            per_tick = timeline.units.tokens_per_tick * int(meta.get("world_size", 1))
+            per_tick = timeline.units.tokens_per_tick
         return cls(run, name, color, spec, float(per_tick or 0), meta.get("started"), timeline)
 
     def x_of(self, ticks: np.ndarray, mode: str, walls: np.ndarray | None = None) -> np.ndarray:

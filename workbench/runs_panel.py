@@ -8,6 +8,9 @@
   Diff dock (``diff_view``) and their activation histograms compared (``runs_distributions``).
 - The actions on the selection (resume, fork, finetune from, rename, tag, delete, reveal, open
   the spec, export) live in ``runs_actions``.
+- In a window, one run is in focus (``workbench.focus``): the run training there, or the one
+  last clicked here (``runClicked``). The plots draw it as their own curves, so the overlay
+  leaves it out (``set_focus``); the other selected runs are overlays.
 """
 
 from __future__ import annotations
@@ -47,6 +50,17 @@ LIVE_RECHECK = 6  # polls between re-reading live runs' status: a writer that di
 STARTED_COLUMN = 7
 
 
+class RunColors(ColorBook):
+    """Runs shown together never share a colour: a run keeps the colour it first got unless a
+    run shown beside it has it by then (A alone, then B alone, then both: B moves)."""
+
+    def color(self, path: Path, shown: set[Path] = frozenset()) -> str:
+        others = [self._of[p] for p in shown if p != path and p in self._of]
+        if self._of.get(path) is None or self._of[path] in others:
+            self._of[path] = min(range(len(self.palette)), key=lambda i: (others.count(i), i))
+        return self.palette[self._of[path]]
+
+
 class RunsPanel(QWidget):
     """The Runs dock's widget. ``attach`` connects it to a main window's plots and editor."""
 
@@ -54,6 +68,7 @@ class RunsPanel(QWidget):
     updated = Signal(list)  # selected run folders whose store got new scalars (read into followed)
     openSpecRequested = Signal(Path)
     finetuneRequested = Signal(object, Path)  # a RunSpec starting from the run, its folder
+    runClicked = Signal(Path)  # a selected run's row was clicked: the window may focus it
     message = Signal(str, str)  # (level, text) for the log
 
     def __init__(self, runs_dir: Path, tasks=None, parent: QWidget | None = None, poll_ms=POLL_MS):
@@ -65,7 +80,10 @@ class RunsPanel(QWidget):
         self.proxy = RunsProxy(self.model, self)
         self.watcher = RunsDirWatcher(self.runs_dir)
         self.followed: dict[Path, FollowedRun] = {}
-        self.colors = ColorBook()
+        self.colors = RunColors()
+        self.focus_path: Path | None = None  # drawn by the window's plots, not by the overlay
+        # the window's way to train a run resumed or forked here (``RunsActions``): sink -> handle
+        self.launcher = None
         self.overlay = RunOverlay(self)
         self.diff_view = SpecDiffView()
         self.distributions = DistributionCompare()
@@ -121,6 +139,7 @@ class RunsPanel(QWidget):
         self.x_box.currentIndexChanged.connect(lambda _: self.overlay.set_x_mode(self.x_mode))
         self.timeline_check.toggled.connect(self.overlay.set_timeline_visible)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
+        self.table.clicked.connect(self._clicked)
         self.timer = QTimer(self, interval=poll_ms)
         self.timer.timeout.connect(self.poll)
         self.poll()
@@ -149,8 +168,8 @@ class RunsPanel(QWidget):
         slider = plots.loss.slider
         slider.valueChanged.connect(lambda v: self.overlay.set_smoothing(v / SLIDER_STEPS))
         self.overlay.set_smoothing(slider.value() / SLIDER_STEPS)
-        self.openSpecRequested.connect(window.files.load)
-        self.finetuneRequested.connect(window.files.show_finetune)
+        self.openSpecRequested.connect(window.files.ask_load)
+        self.finetuneRequested.connect(window.files.ask_finetune)
         self.message.connect(window.log.add)
         window.tabs.addTab(self.distributions, "Compare")
 
@@ -165,6 +184,8 @@ class RunsPanel(QWidget):
             row = read_row(path, self._presets)
             if row is not None:
                 self.model.put(row)
+        if set(changed) & set(self._shown):  # a selected run stopped, finished, went live...
+            self.actions.sync()
         for path in gone:
             self.model.remove(path)
             self._presets.pop(path, None)
@@ -198,6 +219,18 @@ class RunsPanel(QWidget):
         """Selected run folders, in the table's order (the first is the diff's reference)."""
         rows = sorted(self.table.selectionModel().selectedRows(), key=QModelIndex.row)
         return [Path(index.data(PATH_ROLE)) for index in rows]
+
+    def set_focus(self, path: Path | None) -> None:
+        """The window's focus run: drawn by its plots, so not by the overlay."""
+        if path != self.focus_path:
+            before, self.focus_path = self.focus_path, path
+            if before in self._shown or path in self._shown:
+                self._on_selection(force=True)
+
+    def _clicked(self, index: QModelIndex) -> None:
+        path = Path(index.data(PATH_ROLE))
+        if path in self.selected_paths():  # not a ctrl-click that took it out
+            self.runClicked.emit(path)
 
     def select(self, paths: list[Path]) -> None:
         """Select exactly these runs (those in the table)."""
@@ -233,13 +266,16 @@ class RunsPanel(QWidget):
                     self.message.emit("error", f"cannot show {path.name}: {exc}")
         self._shown = {p: self._shown[p] for p in paths if p in self._shown}  # table order
         shown = list(self._shown.values())
-        self.overlay.set_runs(shown)
-        colors = {s.run.path: s.color for s in shown}
+        self.overlay.set_runs([s for s in shown if s.run.path != self.focus_path])
+        colors = {s.run.path: s.color for s in shown if s.run.path != self.focus_path}
         if colors != self.model.colors:
             self.model.set_colors(colors)
             self.table.resizeColumnToContents(0)  # room for the colour swatches
         self.diff_view.set_runs(
-            [s.name for s in shown], [s.color for s in shown], [s.spec for s in shown]
+            [s.name for s in shown],
+            [s.color for s in shown],
+            [s.spec for s in shown],
+            [s.timeline for s in shown],
         )
         self.distributions.set_runs(shown)
         self.actions.sync()

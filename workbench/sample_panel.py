@@ -1,4 +1,7 @@
-"""The Sample dock: text (or task answers) from the current run's latest checkpoint.
+"""The Sample dock: text (or task answers) from the focus run's latest checkpoint.
+
+Samples belong to their run: when another run comes into focus the output is cleared, and a
+sample of the previous run that arrives late is dropped.
 
 Sampling builds the model from the checkpoint and generates on a worker thread, so the window
 and a run still training stay responsive.
@@ -89,6 +92,8 @@ class SamplePanel(QWidget):
 
     def set_run(self, run_dir: Path | None, checkpoint_tick: int | None = None) -> None:
         """Sample from ``run_dir`` once it has a checkpoint (``checkpoint_tick``)."""
+        if run_dir != self._run_dir:
+            self.output.clear()
         self._run_dir = run_dir
         if run_dir is None:
             self.source.setText("Run a spec; samples come from its latest checkpoint.")
@@ -111,12 +116,15 @@ class SamplePanel(QWidget):
         )
         self.button.setEnabled(False)
         self.output.setPlainText("sampling…")
-        self._tasks.submit(lambda: engine.sample_run(run_dir, **kwargs), self._show, self._failed)
+        self._tasks.submit(
+            lambda: engine.sample_run(run_dir, **kwargs),
+            lambda text: self._show(run_dir, text),
+            lambda exc: self._show(run_dir, f"cannot sample: {type(exc).__name__}: {exc}"),
+        )
 
-    def _show(self, text: str) -> None:
+    def _show(self, run_dir: Path, text: str) -> None:
+        if run_dir != self._run_dir:  # another run came into focus meanwhile
+            return
         self.button.setEnabled(True)
         self.output.setPlainText(text)
         self.sampled.emit(text)
-
-    def _failed(self, exc: Exception) -> None:
-        self._show(f"cannot sample: {type(exc).__name__}: {exc}")

@@ -11,7 +11,9 @@ inserting one event does not make every later one look changed. Each event of th
    action and text, an LR segment's shape): *changed*.
 
 Events left unmatched are *added* (absent from the reference) or *removed* (absent from some
-run). Pure Python: the Diff dock renders the rows.
+run). Given each run's compiled timeline (``engine.plan_timeline``: the one the run followed), an
+event's value ends with where it really fell, ``-> tick 96``: "50Ktok" is a different tick in
+runs whose batches hold different token counts. Pure Python: the Diff dock renders the rows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import engine
 from engine.config import RunSpec, to_dict
 
 ABSENT = "—"
@@ -143,21 +146,50 @@ def _slot_kind(section: str, slot: list[dict | None]) -> str:
     return "changed"
 
 
-def _timeline_rows(datas: list[dict]) -> list[DiffRow]:
+def where(section: str, index: int, compiled: engine.CompiledTimeline | None) -> str:
+    """Where item ``index`` of ``timeline.<section>`` fell in ``compiled``: "tick 96",
+    "ticks 100-1499", "ticks 600, 610, ..." ("" when not known)."""
+    if compiled is None:
+        return ""
+    source = f"timeline.{section}[{index}]"
+    spans = [s for s in compiled.spans() if s.source == source and s.kind != "ramp"]
+    if spans:
+        start, end = spans[0].start, spans[0].end
+        return f"tick {start}" if section == "phases" else f"ticks {start}-{end - 1}"
+    ticks = [e.tick for e in compiled.from_source(source)]
+    if not ticks:
+        return ""
+    shown = ", ".join(str(t) for t in ticks[:3]) + (", ..." if len(ticks) > 3 else "")
+    return f"tick{'s' if len(ticks) > 1 else ''} {shown}"
+
+
+def _timeline_rows(datas: list[dict], timelines: list) -> list[DiffRow]:
     rows = []
     for section in POSITION:
         lists = [d.get("timeline", {}).get(section, []) for d in datas]
         for slot in _align(section, lists):
             first = next(item for item in slot if item is not None)
             label = " ".join(v for v in _identity(section, first) if v)
-            values = tuple(ABSENT if item is None else _shown(section, item) for item in slot)
-            rows.append(DiffRow(f"timeline.{section}[{label}]", values, _slot_kind(section, slot)))
+            values = []
+            for run, item in enumerate(slot):
+                if item is None:
+                    values.append(ABSENT)
+                    continue
+                index = next(k for k, it in enumerate(lists[run]) if it is item)
+                fell = where(section, index, timelines[run])
+                values.append(_shown(section, item) + (f" -> {fell}" if fell else ""))
+            kind = _slot_kind(section, slot)
+            rows.append(DiffRow(f"timeline.{section}[{label}]", tuple(values), kind))
     return rows
 
 
-def spec_diff(specs: list[RunSpec], all_fields: bool = False) -> list[DiffRow]:
+def spec_diff(
+    specs: list[RunSpec], all_fields: bool = False, timelines: list | None = None
+) -> list[DiffRow]:
     """Rows comparing ``specs`` (the first is the reference for added/removed); only the
-    differing ones unless ``all_fields``."""
+    differing ones unless ``all_fields``. ``timelines``: each spec's compiled timeline (or
+    None), to show where each event fell."""
     datas = [to_dict(spec) for spec in specs]
-    rows = _field_rows(datas) + _timeline_rows(datas)
+    timelines = timelines or [None] * len(specs)
+    rows = _field_rows(datas) + _timeline_rows(datas, timelines)
     return rows if all_fields else [r for r in rows if r.kind != "same"]

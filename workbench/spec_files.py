@@ -1,4 +1,10 @@
-"""Loading and saving run specs: File ▸ Open / Save spec as / Save as preset, and presets."""
+"""Loading and saving run specs: File ▸ Open / Save spec as / Save as preset, and presets.
+
+The spec in the Config panel is the user's draft. Edits not saved yet mark the window modified
+(its title's ``[*]``), and loading another spec over them asks first (``ask_load``). While a run
+that is not the draft trains (a resumed or forked run, a study's), the locked form shows that
+run's spec (``lend``) and the draft comes back when it ends (``give_back``).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,64 @@ class SpecFiles:
     def __init__(self, window):
         self.window = window
         self.path: Path | None = None  # the file the form was loaded from
+        self.clean: engine.RunSpec | None = None  # the draft as last loaded or saved
+        self._draft: tuple[engine.RunSpec, Path | None] | None = None  # while a run's is lent
+
+    # --- the draft ---
+    @property
+    def modified(self) -> bool:
+        """The draft has edits that no file holds (an invalid form always has)."""
+        draft = self._draft[0] if self._draft is not None else self.window.config.spec
+        return draft is None or draft != self.clean
+
+    def _mark_clean(self) -> None:
+        self.clean = self.window.config.spec
+        self.window.focus_view.refresh_title()
+
+    def ask_load(self, path: str | Path, remember: bool = False) -> None:
+        """Load ``path`` (a preset, a recent file, a run's spec), first asking whether to drop
+        the draft's unsaved edits. ``remember``: add it to the recent files."""
+        window = self.window
+        if window.busy:
+            window.report_error(f"cannot open {Path(path).name}: a run is in progress")
+            return
+        load = partial(self.open_file if remember else self.load, path)
+        self._unless_edited(f"Load {Path(path).name}", load)
+
+    def _unless_edited(self, what: str, then) -> None:
+        if not self.modified:
+            then()
+            return
+        name = self.window.config.spec.name if self.window.config.spec else "the spec"
+        ask_confirm(
+            self.window,
+            "Discard unsaved edits?",
+            f"The Config panel's spec ({name}) has edits that are not saved.\n\n"
+            f"{what} and discard them?",
+            "Discard edits",
+            then,
+            "discardEditsDialog",
+        )
+
+    def lend(self, spec: engine.RunSpec) -> None:
+        """Show the spec of a run training here that is not the draft, keeping the draft to
+        ``give_back``. An invalid draft stays in the (locked) form instead: nothing is lost."""
+        config = self.window.config
+        if self._draft is None:
+            if config.spec is None:
+                return
+            self._draft = (config.spec, self.path)
+        config.set_spec(spec)
+
+    def give_back(self) -> None:
+        """The draft back in the form, after the run whose spec was lent has ended."""
+        if self._draft is None:
+            return
+        spec, path = self._draft
+        self._draft = None
+        self.window.config.set_spec(spec)
+        self.path = path
+        self.window.focus_view.refresh_title()
 
     def load(self, path: str | Path) -> bool:
         """Put the spec in ``path`` in the form; a study is offered to run instead (the form
@@ -45,11 +109,16 @@ class SpecFiles:
         self.show_spec(spec, path)
         return True
 
-    def show_spec(self, spec: engine.RunSpec, path: str | Path) -> None:
-        """Put ``spec`` (read from ``path``) in the form."""
+    def show_spec(self, spec: engine.RunSpec, path: str | Path | None) -> None:
+        """Put ``spec`` (read from ``path``; None: a default) in the form: the new draft, in
+        focus."""
         self.window.config.set_spec(spec)
-        self.path = Path(path)
-        self.window.log.add("info", f"loaded {path}")
+        self.path = Path(path) if path is not None else None
+        self._mark_clean()
+        if not self.window.busy:  # the run training stays in focus
+            self.window.focus.show_spec(self.window.config.spec)
+        if path is not None:
+            self.window.log.add("info", f"loaded {path}")
 
     def show_finetune(self, spec: engine.RunSpec, run_dir: Path) -> bool:
         """Put ``spec``, which starts from the weights of the run at ``run_dir``, in the form
@@ -60,14 +129,23 @@ class SpecFiles:
             return False
         window.config.set_spec(spec)
         self.path = None  # a new spec: saving asks where
+        self.clean = None  # not in any file yet
+        window.focus.show_spec(window.config.spec)
         text = f"weights from {run_dir.name}: edit data/head, then Run"
         window.log.add("info", f"{text} (train.init_from: {spec.train.init_from})")
         window.status.showMessage(text)
         window.config_dock.raise_()
         return True
 
+    def ask_finetune(self, spec: engine.RunSpec, run_dir: Path) -> None:
+        """``show_finetune``, first asking whether to drop the draft's unsaved edits."""
+        self._unless_edited(
+            f"Finetune from {run_dir.name}", partial(self.show_finetune, spec, run_dir)
+        )
+
     def ask_open(self) -> None:
-        ask_open_path(self.window, "Open spec", YAML_FILTER, self.open_file, "openSpecDialog")
+        open_file = partial(self.ask_load, remember=True)
+        ask_open_path(self.window, "Open spec", YAML_FILTER, open_file, "openSpecDialog")
 
     def open_file(self, path: str) -> None:
         if self.load(path):
@@ -80,6 +158,8 @@ class SpecFiles:
         spec = self.window.config.spec
         if spec is None or not self._write(spec, Path(path)):
             return False
+        self.path = Path(path)
+        self._mark_clean()
         add_recent(self.window.settings, path)
         return True
 
@@ -131,12 +211,13 @@ class SpecFiles:
         if self._write(spec, path):
             self.window.config.set_spec(spec)
             self.path = path
+            self._mark_clean()
             self.window.reload_presets()
 
     def fill_recent_menu(self, menu: QMenu) -> None:
         menu.clear()
         files = recent_files(self.window.settings)
         for file in files:
-            menu.addAction(file, partial(self.open_file, file))
+            menu.addAction(file, partial(self.ask_load, file, remember=True))
         if not files:
             menu.addAction("(none yet)").setEnabled(False)

@@ -1,4 +1,5 @@
-"""The status bar: run state, tick/total, progress, ETA, tokens/s, device and norm backend."""
+"""The status bar: the focus run's name, state, tick/total, progress, ETA, tokens/s, device and
+norm backend."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ class RunStatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("statusBar")
+        self.run = self._label("statusRun", "")
         self.state = self._label("statusState", "idle")
         self.tick = self._label("statusTick", "tick –")
         self.progress = QProgressBar()
@@ -25,6 +27,7 @@ class RunStatusBar(QStatusBar):
         self.rate = self._label("statusRate", format_rate(None))
         self.device = self._label("statusDevice", "")
         self.backend = self._label("statusBackend", "")
+        self.addPermanentWidget(self.run)
         self.addPermanentWidget(self.state)
         self.addPermanentWidget(self.tick)
         self.addPermanentWidget(self.progress)
@@ -45,9 +48,21 @@ class RunStatusBar(QStatusBar):
     def set_state(self, state: str) -> None:
         self.state.setText(state)
 
-    def show_progress(self, progress: RunProgress) -> None:
+    def set_run(self, name: str) -> None:
+        self.run.setText(name)
+
+    def show_progress(self, progress: RunProgress | None, training: bool = True) -> None:
+        """Ticks, rate and ETA of ``progress`` (None: no run). A run not training shows no ETA
+        unless it is done."""
+        if progress is None:
+            self.tick.setText("tick –")
+            self.progress.setValue(0)
+            self.eta.setText(f"ETA {format_duration(None)}")
+            self.rate.setText(format_rate(None))
+            return
         self.tick.setText(f"tick {progress.done}/{progress.steps}")
         self.progress.setValue(round(progress.fraction * PROGRESS_STEPS))
         done = progress.done >= progress.steps
-        self.eta.setText("ETA 0:00" if done else f"ETA {format_duration(progress.eta_seconds)}")
+        eta = 0 if done else progress.eta_seconds if training else None
+        self.eta.setText(f"ETA {format_duration(eta)}")
         self.rate.setText(format_rate(progress.tokens_per_s))

@@ -2,10 +2,12 @@
 
 The window asks first ("Run study X: N runs?"), then trains the study with a ``StudyRunner``
 while it stays usable: each run appears in the Runs browser as it starts (selected with its
-siblings, so their curves overlay the plots as they train), progress goes to the status bar and
-the log, and Run waits. When the study ends, all its runs are selected for comparison and the
-Runs dock and the Loss tab come forward. Stop (or closing the window) stops the runs training,
-each with a checkpoint, and starts no more.
+siblings, so their curves overlay the plots as they train) and comes into focus
+(``workbench.focus``: its name in the title and the status bar, its curves the plots' own, its
+spec in the locked Config panel), progress goes to the status bar and the log, and Run waits.
+When the study ends, all its runs are selected for comparison, the Runs dock and the Loss tab
+come forward, and the Config panel shows the user's spec again. Stop (or closing the window)
+stops the runs training, each with a checkpoint, and starts no more.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import engine
 from engine.runs import safe_name
 from engine.study import Study, load_preset
 from workbench.dialogs import ask_confirm, ask_open_path, show_error
+from workbench.focus import run_name, run_spec
 from workbench.study_runner import StudyResult, StudyRunner
 
 STUDY_FILTER = "Studies (*.yaml *.yml);;All files (*)"
@@ -93,7 +96,7 @@ class Studies:
             return None
         self.paths = []
         window.log.add("info", f"study {study.name}: {len(study.variants)} runs into {folder}")
-        window.status.set_state("study")
+        window.config.set_locked(True)
         self._progress()
         window.sync_actions()
         return folder
@@ -120,14 +123,21 @@ class Studies:
     def _run_started(self, name: str, path: Path) -> None:
         self.paths.append(Path(path))
         self.window.log.add("info", f"study {self.runner.study.name}: {name} started in {path}")
-        runs = self.window.runs
-        runs.refresh_now(Path(path))
-        runs.select(self.paths)  # its curves join its siblings' on the plots as it trains
+        window, path = self.window, Path(path)
+        spec = run_spec(path)
+        if spec is not None:
+            window.files.lend(spec)
+        window.focus.show_run("study", path, run_name(path), spec, "running")
+        window.runs.refresh_now(path)
+        window.runs.select(self.paths)  # its siblings' curves overlay its own as it trains
         self._progress()
 
     def _run_ended(self, name: str, path: Path, status: str) -> None:
         level = "error" if status in ("failed", "diverged") else "info"
         self.window.log.add(level, f"study {self.runner.study.name}: {name} {status}")
+        if Path(path) == self.window.focus.run_dir:
+            self.window.focus.set_state(status)
+            self.window.focus_view.poll()  # its last rows, before the study moves on
         self._progress()
 
     def _run_failed(self, name: str, error: str) -> None:
@@ -150,7 +160,8 @@ class Studies:
         verb = "stopped" if result.stopped else "finished"
         text = f"study {result.name}: {verb} ({summary}) in {result.folder}"
         self._say(text)
-        window.status.set_state(f"study {verb}")
+        window.files.give_back()
+        window.config.set_locked(False)
         runs = window.runs
         for path in ran:
             runs.watcher.forget(path)

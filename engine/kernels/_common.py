@@ -213,17 +213,20 @@ def check_inputs(x: torch.Tensor, **params) -> None:
             raise ValueError(f"{name} is on {p.device} but x is on {x.device}")
 
 
-def resolve_backend(backend: str, x: torch.Tensor) -> str:
-    """Map ``backend`` ("auto" | "triton" | "torch") to the path used for ``x``.
+def backend_on(backend: str, device: torch.device | str) -> str:
+    """What ``backend`` ("auto" | "triton" | "torch") means on ``device``: "auto" is triton on a
+    CUDA device when triton is installed, torch otherwise (the rule; nothing else restates it)."""
+    if backend == "auto":
+        return "triton" if HAS_TRITON and torch.device(device).type == "cuda" else "torch"
+    return backend
 
-    "auto" picks triton for CUDA tensors when triton is installed, torch otherwise.
-    """
+
+def resolve_backend(backend: str, x: torch.Tensor) -> str:
+    """Map ``backend`` ("auto" | "triton" | "torch") to the path used for ``x``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "torch":
-        return "torch"
-    if backend == "auto":
-        return "triton" if HAS_TRITON and x.is_cuda else "torch"
+    if backend != "triton":
+        return backend_on(backend, x.device)
     if not HAS_TRITON:
         raise ValueError("backend='triton' was requested but triton is not installed")
     if not x.is_cuda and not INTERPRETED:

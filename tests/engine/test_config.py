@@ -152,3 +152,16 @@ def test_saved_timeline_omits_defaults():
     text = dump_spec(spec)
     assert "milestones" not in text and "gamma" not in text
     assert spec_from_yaml(text) == spec
+
+
+def test_the_spec_names_the_backends_the_kernels_have():
+    import typing
+
+    from engine import kernels
+    from engine.config import ModelConfig, NormEvent
+
+    hints = typing.get_type_hints(ModelConfig)
+    assert typing.get_args(hints["norm_backend"]) == kernels.BACKENDS
+    event = typing.get_args(typing.get_type_hints(NormEvent)["backend"])
+    assert typing.get_args(event[0]) == kernels.BACKENDS
+    assert kernels.backend_on("auto", "cpu") == "torch"

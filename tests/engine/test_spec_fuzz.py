@@ -177,13 +177,13 @@ BASE["timeline"].update(
     layernorm=[
         {"at": 200, "action": "ramp", "to": 0.0, "over": 300, "layers": "all", "stagger": 10},
         {"at": "50%", "action": "freeze", "layers": [0, 1]},
-        {"at": "1ep", "action": "eps", "eps": 1.0e-3, "layers": "final"},
+        {"at": "0.5ep", "action": "eps", "eps": 1.0e-3, "layers": "final"},
     ],
     marks=[{"at": "50%", "action": "checkpoint"}, {"every": 300, "action": "eval"}],
 )
 BASE["timeline"]["lr"][1] = {
     "start": "100Ktok",
-    "end": "1ep",
+    "end": "0.5ep",
     "shape": "step",
     "from": 1.0e-3,
     "milestones": ["200Ktok", 400],
@@ -224,4 +224,4 @@ def test_mutated_presets_raise_only_config_error(data, typed, n, via_yaml, in_sp
 
 
 def test_the_base_preset_is_valid():
-    accepted(parse_spec(copy.deepcopy(BASE)), 500_000, None)
+    accepted(parse_spec(copy.deepcopy(BASE)), 1_800_000, None)

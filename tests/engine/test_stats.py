@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine import activation_histories
 from engine.data import build_task
 from engine.messages import PERCENTILES, Stats
 from engine.model import build_model
@@ -233,6 +234,30 @@ def test_captures_round_trip_through_the_store(tmp_path):
     w.truncate_from(3)  # a resume from tick 3 replays the captures from there
     assert run.activation_stats()["0.attn", "in"].ticks.tolist() == [0]
     w.close()
+
+
+def test_histories_from_messages_equal_the_stored_ones(tmp_path):
+    # a live view builds from the Stats messages what a reader of the store gets, NaN included
+    _, captures, _ = train(every=3)
+    first = captures[0].sites[0]
+    captures[0] = Stats(0, (dataclasses.replace(first, lo=math.nan), *captures[0].sites[1:]))
+    w = RunWriter(tmp_path / "r")
+    for stats in captures:
+        w.activation_stats(stats)
+    w.close()
+    stored = open_run(tmp_path / "r").activation_stats()
+    live = activation_histories(captures)
+    assert list(live) == list(stored)
+    for key, h in stored.items():
+        for f in dataclasses.fields(h):
+            a, b = getattr(live[key], f.name), getattr(h, f.name)
+            if isinstance(b, np.ndarray):
+                assert a.dtype == b.dtype and a.shape == b.shape, (key, f.name)
+                np.testing.assert_array_equal(a, b, err_msg=f"{key} {f.name}")
+            else:
+                assert a == b, (key, f.name)
+    assert math.isnan(live[first.site, first.kind].lo[0])
+    assert activation_histories([]) == {}
 
 
 def test_nan_statistics_survive_the_store(tmp_path):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QToolButton, QWidget
 
@@ -42,3 +47,20 @@ def run_to_end(qtbot, window) -> str:
     with qtbot.waitSignal(window.session.ended, timeout=RUN_TIMEOUT_MS) as blocker:
         click(qtbot, button(window, "runButton"))
     return blocker.args[0]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_workbench(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m workbench ARGS`` offscreen, with no display, from the repository root."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

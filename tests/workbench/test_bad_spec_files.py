@@ -4,9 +4,6 @@ goes on working."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 import engine
 from engine.study import load_preset
 from tests.workbench.conftest import write_tiny
-from tests.workbench.helpers import dialog, run_to_end
+from tests.workbench.helpers import dialog, run_to_end, run_workbench
 from workbench.__main__ import build_parser
 from workbench.app import make_window
 from workbench.settings import recent_files
@@ -112,17 +109,7 @@ def test_preset_argument_gives_the_engines_message(tmp_path, kind):
 
 def test_preset_argument_that_is_not_utf8_exits_2_with_one_line(tmp_path):
     bad = _write(tmp_path, "latin-1")
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
-    args = ["--preset", str(bad), "--settings", str(tmp_path / "s.ini"), "--run"]
-    result = subprocess.run(
-        [sys.executable, "-m", "workbench", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_workbench("--preset", bad, "--settings", tmp_path / "s.ini", "--run")
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines == [f"tickbench: {bad}: {_message(load_preset, bad)}"]

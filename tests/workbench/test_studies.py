@@ -19,8 +19,12 @@ from workbench.study_runner import NOT_STARTED
 STUDY_MS = 120_000
 
 
-def write_study(folder: Path, steps: int = 6, name: str = "tiny-study", **extra) -> Path:
-    base = to_dict(spec("base", train={"steps": steps, "eval_every": 3, "checkpoint_every": 3}))
+def write_study(
+    folder: Path, steps: int = 6, name: str = "tiny-study", every: int = 3, **extra
+) -> Path:
+    base = to_dict(
+        spec("base", train={"steps": steps, "eval_every": every, "checkpoint_every": every})
+    )
     data = {
         "study": name,
         "description": "two learning rates",
@@ -68,10 +72,14 @@ def test_run_a_study_from_the_window(make_main_window, tmp_path, qtbot):
     assert (folder / "study.yaml").exists()
     runs = engine.run_dirs(folder)
     assert [engine.open_run(p).meta["name"] for p in runs] == ["tiny-study-fast", "tiny-study-slow"]
-    assert sorted(window.runs.selected_paths()) == runs  # both selected: overlaid
+    assert sorted(window.runs.selected_paths()) == runs  # both selected: compared
     assert all(status_of(window, p) == "finished" for p in runs)
+    # the last run started stays in focus (the plots' own curves), the other is overlaid
+    focus = window.focus.run_dir
+    assert focus == runs[0] and window.focus.state == "finished"  # fast: the second variant
     loss = window.runs.overlay.curves(window.plots.loss.plot)
-    assert {(p, "train/loss") for p in runs} <= set(loss)
+    assert {(runs[1], "train/loss")} <= set(loss) and not [k for k in loss if k[0] == focus]
+    assert len(window.plots.store.get("train/loss")) == 6
     assert window.tabs.currentWidget() is window.plots.loss
     assert window.runs_dock.isVisible()
     assert button(window, "runButton").isEnabled() and window.commands.run_study.isEnabled()

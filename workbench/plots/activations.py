@@ -1,4 +1,5 @@
-"""Activation distributions of a run, read from its run store (past or still being written).
+"""Activation distributions of a run: the window's own, fed by its ``Stats`` messages, or another
+read from its run store (past, or still being written by another process).
 
 Three tick-aligned views of the statistics ``engine.stats`` records at every norm site:
 
@@ -7,14 +8,15 @@ Three tick-aligned views of the statistics ``engine.stats`` records at every nor
 - the histogram at the tick under the cursor (the latest capture when the cursor is elsewhere);
 - the per-token σ of every norm's input over ticks, one line per site: what LayerNorm divides by.
 
-Every plot item is made once; ``refresh`` reads only the captures it has not seen and updates
-the items in place, so the main window can call it on its redraw timer.
+Every plot item is made once; ``add_stats`` (messages) and ``refresh`` (the store) append only
+the captures not seen yet and update the items in place, so either can run once per frame.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -36,12 +38,16 @@ from workbench.plots.export import add_export_menu
 IMAGE_ROWS = 160  # value bins of the heatmap
 LOG_FLOOR = -4.0  # log colour: densities below 1e-4 of the column's peak look empty
 AXIS_WIDTH = 64  # px: the same left axis on the tick-aligned plots keeps their ticks aligned
+# px: below these the tab's scroll area scrolls instead of squeezing the plots until their
+# labels overlap (the σ legend needs room above the x axis)
+HEAT_HEIGHT, SIGMA_HEIGHT, HIST_WIDTH = 140, 150, 260
+HIST_EMPTY = "Histogram at the cursor's tick (no capture yet)"
+MIN_LABEL_GAP = 20  # px between the labels of the σ plot's log axis
 KINDS = (("input", "in"), ("output", "out"))
 # (line, fill) alpha of the min-max, 7-93 and 16-84 bands: denser towards the median, as in
 # TensorBoard, and light enough to leave the heatmap readable under them
 BAND_ALPHA = ((110, 14), (160, 20), (220, 26))
 BAND_COLOR = "#ff8c1a"
-EDGE_COLOR = "#e5484d"
 
 
 def merge(old: engine.ActivationHistory | None, new: engine.ActivationHistory):
@@ -90,21 +96,28 @@ def density_image(h: engine.ActivationHistory, rows: int = IMAGE_ROWS, log: bool
     return image, rect
 
 
-def _pen(color: str, alpha: int = 255, width: float = 1.2, style=Qt.PenStyle.SolidLine):
+def _pen(color: str, alpha: int = 255, width: float = 1.2):
     c = QColor(color)
     c.setAlpha(alpha)
-    return pg.mkPen(c, width=width, style=style)
+    return pg.mkPen(c, width=width)
 
 
 class OneTwoFiveLogAxis(pg.AxisItem):
-    """A log axis with ticks at 1, 2 and 5 times each power of ten: pyqtgraph's own puts a
+    """A log axis with ticks at 1, 2 and 5 times each power of ten, or at 1 and 3 (or only the
+    powers) when the axis is too short for those labels to stay apart: pyqtgraph's own puts a
     label at every one of 1 to 9, and they overlap when the axis spans a decade or two."""
 
     def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802, N803 (pyqtgraph's)
         ticks = [(spacing, t) for spacing, t in stdTicks if spacing >= 1.0]
         if len(ticks) < 3:
+            px_per_decade = size / max(maxVal - minVal, 1e-9)
+            # (mantissas, the smallest gap between their labels in decades)
+            choices = (((1, 2, 5), np.log10(2)), ((1, 3), np.log10(10 / 3)), ((1,), 1.0))
+            mantissas = next(
+                (m for m, gap in choices if px_per_decade * gap >= MIN_LABEL_GAP), (1,)
+            )
             decades = range(int(np.floor(minVal)), int(np.ceil(maxVal)))
-            minor = [d + np.log10(m) for d in decades for m in (1, 2, 5)]
+            minor = [d + np.log10(m) for d in decades for m in mantissas]
             ticks.append((None, [v for v in minor if minVal < v < maxVal]))
         return ticks
 
@@ -121,18 +134,19 @@ def _plot(title: str, x_label: str, y_label: str, left: pg.AxisItem | None = Non
 
 
 class ActivationsView(QWidget):
-    """Activation distributions of one run: ``set_record`` a run, ``refresh`` for new captures,
-    ``add_edges`` for timeline events. The site and input/output are chosen in its own controls
-    (or with ``select``)."""
+    """Activation distributions of one run: ``begin_run`` then ``add_stats`` for the run the
+    window trains, ``set_record`` then ``refresh`` for any other. The site and input/output are
+    chosen in its own controls (or with ``select``). Timeline events are drawn over ``heat``
+    and ``sigma`` by the plots' event overlay."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("activationsView")
-        self._record: engine.RunRecord | None = None
+        self._run_dir: Path | None = None
+        self._record: engine.RunRecord | None = None  # None: fed by add_stats (or empty)
         self._history: dict[tuple[str, str], engine.ActivationHistory] = {}
         self._next_tick = 0
         self._cursor_tick: int | None = None  # None: follow the latest capture
-        self._edges: list[tuple[pg.PlotWidget, pg.InfiniteLine]] = []
 
         self.site_box = QComboBox(objectName="activationsSite")
         self.site_box.setToolTip("Norm site: <block>.attn / .mlp / .cross, or final")
@@ -164,29 +178,52 @@ class ActivationsView(QWidget):
         self.heat.addItem(self.cursor)
 
         self.hist = _plot("", "value", "density")
+        # a label that wraps, not the plot's title: pyqtgraph's title is one line, and one wider
+        # than the panel pushes the plot past its right edge
+        self.hist_title = QLabel(objectName="activationsHistTitle", wordWrap=True)
+        self.hist_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hist_panel = QWidget()
+        hist_layout = QVBoxLayout(hist_panel)
+        hist_layout.setContentsMargins(0, 0, 0, 0)
+        hist_layout.addWidget(self.hist_title)
+        hist_layout.addWidget(self.hist, 1)
         self.hist_curve = self.hist.plot(
             stepMode="center", fillLevel=0, pen=_pen("#4c8dff"), brush=(76, 141, 255, 90)
         )
 
+        # "mean over tokens" in the title: as the axis label it was cut off in a short plot
         self.sigma = _plot(
-            "Norm-input σ per site", "tick", "σ (mean over tokens)", OneTwoFiveLogAxis("left")
+            "Norm-input σ per site (mean over tokens)", "tick", "σ", OneTwoFiveLogAxis("left")
         )
         self.sigma.setXLink(self.heat)
         self.sigma.getPlotItem().setLogMode(y=True)
         sigma_axis = self.sigma.getPlotItem().getAxis("left")
         sigma_axis.enableAutoSIPrefix(False)  # "x0.001" on a log axis reads as a different unit
+        # top left, inside the plot: one at least SIGMA_HEIGHT tall keeps it off the x axis
         self.sigma_legend = self.sigma.getPlotItem().addLegend(offset=(10, 5), colCount=5)
-        self.sigma_legend.setBrush(pg.mkBrush(0, 0, 0, 150))  # readable over the lines under it
+        self.sigma_legend.setBrush(pg.mkBrush(0, 0, 0, 200))  # readable over the lines under it
         self._sigma_curves: dict[str, pg.PlotDataItem] = {}
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        for plot, stretch in ((self.heat, 5), (self.hist, 2), (self.sigma, 3)):
-            splitter.addWidget(plot)
-            splitter.setStretchFactor(splitter.count() - 1, stretch)
+        # the map and σ share their tick axis, one above the other at the same width; the
+        # histogram at the cursor goes beside them, as tall as both (below them, at 1280x800 it
+        # was a strip a few pixels high)
+        self.heat.setMinimumHeight(HEAT_HEIGHT)
+        self.sigma.setMinimumHeight(SIGMA_HEIGHT)
+        hist_panel.setMinimumWidth(HIST_WIDTH)
+        ticks = QSplitter(Qt.Orientation.Vertical, objectName="activationsTickPlots")
+        sides = QSplitter(Qt.Orientation.Horizontal, objectName="activationsSplitter")
+        for splitter, parts in (
+            (ticks, ((self.heat, 1), (self.sigma, 1))),
+            (sides, ((ticks, 5), (hist_panel, 2))),
+        ):
+            for widget, stretch in parts:
+                splitter.addWidget(widget)
+                splitter.setStretchFactor(splitter.count() - 1, stretch)
+            splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(sides, 1)
 
         self.site_box.currentIndexChanged.connect(self._redraw)
         self.kind_box.currentIndexChanged.connect(self._redraw)
@@ -197,34 +234,58 @@ class ActivationsView(QWidget):
     # --- data ---
     @property
     def record(self) -> engine.RunRecord | None:
-        """The run shown (None: nothing)."""
+        """The store of a run shown from its store (None: nothing, or the window's own run)."""
         return self._record
 
+    @property
+    def run_dir(self) -> Path | None:
+        """The folder of the run shown, however it is fed (None: nothing)."""
+        return self._run_dir
+
+    def begin_run(self, run_dir: Path | None) -> None:
+        """Show the run at ``run_dir`` that this window started: empty until ``add_stats``
+        brings its captures. Its store is not read: a capture reaches it up to a commit
+        interval after its message, so reading it would leave the view behind."""
+        self._reset(run_dir, None)
+        self._redraw()
+
     def set_record(self, record: engine.RunRecord | None) -> None:
-        """Show ``record``'s statistics (None: show nothing). Clears the event lines too: they
-        belong to the previous run."""
+        """Show a run read from its store (one the window did not start: past, or written by
+        another process; ``refresh`` reads what it commits since). None: show nothing."""
+        self._reset(record.path if record else None, record)
+        if not self.refresh():
+            self._redraw()
+
+    def add_stats(self, captures: Iterable[engine.Stats]) -> bool:
+        """Append the engine's ``Stats`` messages (tick order) and redraw; captures at ticks
+        already shown are skipped. True when there were new ones."""
+        new = [c for c in captures if c.tick >= self._next_tick]
+        return bool(new) and self._append(engine.activation_histories(new))
+
+    def refresh(self) -> bool:
+        """Read the captures the store committed since the last call (a run shown with
+        ``set_record``); True when there were any."""
+        if self._record is None:
+            return False
+        return self._append(self._record.activation_stats(since_tick=self._next_tick))
+
+    def _reset(self, run_dir: Path | None, record: engine.RunRecord | None) -> None:
+        self._run_dir = run_dir
         self._record = record
         self._history.clear()
         self._next_tick = 0
         self._cursor_tick = None
-        self.clear_edges()
         self.site_box.blockSignals(True)
         self.site_box.clear()
         self.site_box.blockSignals(False)
-        if not self.refresh():
-            self._redraw()
 
-    def refresh(self) -> bool:
-        """Read the captures written since the last call; True when there were any."""
-        if self._record is None:
-            return False
-        new = self._record.activation_stats(since_tick=self._next_tick)
+    def _append(self, new: dict[tuple[str, str], engine.ActivationHistory]) -> bool:
         if not new:
             return False
         for key, h in new.items():
             self._history[key] = merge(self._history.get(key), h)
         self._next_tick = max(int(h.ticks[-1]) for h in new.values()) + 1
-        known = {self.site_box.itemText(i) for i in range(self.site_box.count())}
+        known = set(self.sites)
         self.site_box.blockSignals(True)  # one redraw below, not one per new site
         for site, kind in self._history:
             if kind == "in" and site not in known:
@@ -245,34 +306,6 @@ class ActivationsView(QWidget):
     def selected(self) -> engine.ActivationHistory | None:
         return self._history.get((self.site_box.currentText(), self.kind_box.currentData()))
 
-    # --- events ---
-    def add_edges(self, edges: Iterable[tuple[int, str]]) -> None:
-        """Draw a labelled vertical line at each (tick, label) on the tick-aligned plots."""
-        for tick, label in edges:
-            # labels of neighbouring edges step down, so that they do not print over each other
-            position = 0.97 - 0.07 * (len(self._edges) // 2 % 3)
-            for plot in (self.heat, self.sigma):
-                line = pg.InfiniteLine(
-                    pos=tick,
-                    angle=90,
-                    movable=False,
-                    pen=_pen(EDGE_COLOR, 200, 1.0, Qt.PenStyle.DashLine),
-                    label=label if plot is self.heat else None,
-                    # just right of the line, below the top edge, where nothing clips it
-                    labelOpts={
-                        "position": position,
-                        "color": EDGE_COLOR,
-                        "anchors": [(0, 0), (0, 0)],
-                    },
-                )
-                plot.addItem(line)
-                self._edges.append((plot, line))
-
-    def clear_edges(self) -> None:
-        for plot, line in self._edges:
-            plot.removeItem(line)
-        self._edges.clear()
-
     # --- drawing ---
     def _redraw(self) -> None:
         h = self.selected()
@@ -283,6 +316,7 @@ class ActivationsView(QWidget):
                 high.setData([], [])
             self.median.setData([], [])
             self.hist_curve.setData([0.0, 1.0], [0.0])
+            self.hist_title.setText(HIST_EMPTY)
         else:
             image, rect = density_image(h, log=self.log_color.isChecked())
             levels = (0.0, -LOG_FLOOR) if self.log_color.isChecked() else (0.0, 1.0)
@@ -321,7 +355,7 @@ class ActivationsView(QWidget):
         self.hist_curve.setData(edges, counts / (total * np.diff(edges)))
         self.cursor.setPos(int(h.ticks[i]))
         site, kind = h.site, dict((k, label) for label, k in KINDS)[h.kind]
-        self.hist.getPlotItem().setTitle(
+        self.hist_title.setText(
             f"{site} {kind} at tick {int(h.ticks[i])}: σ {h.sigma_mean[i]:.3g}, "
             f"|μ| {h.abs_mu_mean[i]:.3g}, strength {h.strength[i]:.2f}"
         )

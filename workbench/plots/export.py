@@ -55,8 +55,9 @@ def export_plot(plot_item: pg.PlotItem, path: str | Path) -> Path:
 
 
 def add_export_menu(plot: pg.PlotWidget) -> None:
-    """Add Export as ▸ PNG / SVG / CSV to the plot's right-click menu (next to pyqtgraph's own
-    Export… dialog, which offers the same exporters with their options)."""
+    """Add Export as ▸ PNG / SVG / CSV to the plot's right-click menu, in place of pyqtgraph's
+    own Export… dialog (the same exporters; one entry, not two that do the same)."""
+    plot.scene().contextMenu = []  # the scene's entries: only that Export… dialog
     menu = plot.getPlotItem().vb.menu.addMenu("Export as")
     menu.setObjectName("exportMenu")
     for suffix, (label, name_filter, _) in FORMATS.items():

@@ -92,6 +92,14 @@ class LivePlots:
     def add(self, tick: int, values: dict[str, float]) -> None:
         self.store.add(tick, values)
 
+    def add_tracks(self, tracks: Mapping[str, Any], names: set[str] | None = None) -> None:
+        """Take the points of a run followed through its store (``workbench.follow.Track``s by
+        metric; ``names``: those with new rows, default all); ``redraw`` shows them."""
+        for name in sorted(tracks if names is None else names):
+            track = tracks.get(name)
+            if track is not None:
+                self.store.sync(name, track.x, track.y)
+
     def add_event(self, tick: int, kind: str, detail: dict) -> None:
         self.events.add(tick, kind, detail)
         self._events_dirty = True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import cycle
 
 import numpy as np
 import pyqtgraph as pg
@@ -20,6 +19,7 @@ from workbench.theme import COLORS, EXTRA_COLORS, Theme
 RAW_ALPHA = 70  # the raw curve under a smoothed one, as in TensorBoard
 SYMBOL_SIZE = 6  # evaluation points: big enough to tell a triangle from a circle
 
+GOLDEN_ANGLE = 137.508  # degrees: successive hues stay far apart
 LEGEND_ALPHA = 150  # of 255: a legend over curves lets them show through
 
 
@@ -46,7 +46,8 @@ class ScalarPlot(pg.PlotWidget):
     Full data is kept in the store; each curve shows it with peak downsampling and clip-to-view,
     so a redraw costs about the same at tick 100 and tick 100 000. With smoothing, a debiased EMA
     is drawn over the faint raw curve. ``extra`` picks up metrics that appear mid-run (task
-    metrics such as ``val/accuracy``) and gives each its own curve.
+    metrics such as ``val/accuracy``) and gives each its own curve, in a colour no other curve
+    of the plot has, kept for the plot's life (the next run's curves look the same).
     """
 
     def __init__(
@@ -75,13 +76,14 @@ class ScalarPlot(pg.PlotWidget):
         self.legend = self.item.addLegend(offset=(-10, 10))
         self._smoothing = smoothing
         self._extra = extra
-        self._extra_colors = cycle(EXTRA_COLORS)
+        self._extra_colors: dict[str, str] = {}  # by metric, kept across runs
         self._raw: dict[str, pg.PlotDataItem] = {}
         self._colors: dict[str, str] = {}
         self._dashed: dict[str, bool] = {}
         self._named: dict[str, pg.PlotDataItem] = {}  # the item of each metric's legend entry
         self._in_legend: set[str] = set()
         self._smoothed: dict[str, tuple[pg.PlotDataItem, Ema]] = {}
+        self._fed: dict[str, object] = {}  # the series each smoothed curve's EMA has read
         self._guide: pg.PlotDataItem | None = None
         for curve in curves:
             self.add_curve(curve)
@@ -146,14 +148,33 @@ class ScalarPlot(pg.PlotWidget):
                     continue
                 # evaluations: a marker per metric, the train split's dashed
                 symbol, dash = metric_symbol(name), is_dashed_metric(name)
-                self.add_curve(Curve(name, next(self._extra_colors), symbol, dash))
+                self.add_curve(Curve(name, self._extra_color(name), symbol, dash))
             series = self.store.get(name)
             self._raw[name].setData(series.x, series.y)
             self._name_in_legend(name, len(series) > 0)
             if name in self._smoothed:
                 item, ema = self._smoothed[name]
+                if self._fed.get(name) is not series:  # a new series: smooth from its start
+                    ema = Ema(self._smoothing)
+                    self._smoothed[name] = (item, ema)
+                    self._fed[name] = series
                 out = ema.update(series)
                 item.setData(out.x, out.y)
+
+    def _extra_color(self, name: str) -> str:
+        """A colour no curve of this plot has: the palette's first free one, then hues spread
+        around the colour wheel (a classification run with a train split has 8 metrics)."""
+        if name not in self._extra_colors:
+            taken = set(self._colors.values()) | set(self._extra_colors.values())
+            free = [c for c in EXTRA_COLORS if c not in taken]
+            n = len(self._extra_colors)
+            while not free:
+                color = QColor.fromHsv(round(n * GOLDEN_ANGLE) % 360, 170, 235).name()
+                if color not in taken:
+                    free.append(color)
+                n += 1
+            self._extra_colors[name] = free[0]
+        return self._extra_colors[name]
 
     def clear_data(self) -> None:
         for metric, item in self._raw.items():

@@ -63,6 +63,18 @@ class MetricStore:
             series.append(tick, value)
             self._dirty.add(name)
 
+    def sync(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
+        """Make ``name`` hold exactly ``x``, ``y`` (a followed run's whole track), adding only
+        the points past those held when the start is unchanged."""
+        series = self._series.get(name)
+        n = len(series) if series is not None else 0
+        if series is None or n > len(x) or (n and series.x[n - 1] != x[n - 1]):
+            series = self._series[name] = Series(max(len(x), 1))
+            n = 0
+        if len(x) > n:
+            series.extend(x[n:], y[n:])
+            self._dirty.add(name)
+
     def get(self, name: str) -> Series | None:
         return self._series.get(name)
 

@@ -1,11 +1,13 @@
 """The edited timeline: the spec it compiles against, the engine's compile of it, undo/redo.
 
 Every edit is a whole new ``TimelineConfig`` proposed to the document. The document asks the
-engine (``build`` -> a RunSpec, validated by ``engine.config.validate``, compiled by
-``compile_timeline``) and either pushes the edit on its undo stack or refuses it with the
-engine's message. An edit is refused when it would turn a valid spec invalid; while the spec is
-already invalid (say ``train.steps`` was lowered under an event) edits are taken, so the user can
-fix items one at a time, and the failing item is marked with the message instead.
+engine (``build`` -> a RunSpec, validated by ``engine.config.validate``, whose timeline check is
+``engine.plan_timeline``: compiled once, against the data's real units) and either pushes the
+edit on its undo stack or refuses it with the engine's message. ``compiled`` is that one object:
+the lanes, the planned-LR plot and the Diff read it. An edit is refused when it would turn a
+valid spec invalid; while the spec is already invalid (say ``train.steps`` was lowered under an
+event) edits are taken, so the user can fix items one at a time: ``compiled`` is then the
+lenient compile (every good item) and the failing item is marked with the message.
 """
 
 from __future__ import annotations
@@ -72,7 +74,6 @@ class TimelineDoc(QObject):
         self.error: engine.ConfigError | None = None
         self.previewing = False
         self._committed: tuple | None = None  # (spec, compiled, error) while previewing
-        self._raw_lr = None
 
     # --- state ---
     @property
@@ -84,28 +85,29 @@ class TimelineDoc(QObject):
         return self.spec.train.steps if self.spec is not None else 1
 
     def raw_lr(self):
-        """LR per tick before any phase's lr_scale (the engine's curve with every scale at 1):
-        where the segments' own values lie, for handles and new segments."""
-        if self._raw_lr is None and self.spec is not None:
-            phases = [dataclasses.replace(p, lr_scale=1.0) for p in self.timeline.phases]
-            timeline = dataclasses.replace(self.timeline, phases=phases)
-            try:
-                spec = dataclasses.replace(self.spec, timeline=timeline)
-                self._raw_lr = engine.compile_timeline(spec).lr_curve()
-            except engine.ConfigError:
-                return None if self.compiled is None else self.compiled.lr_curve()
-        return self._raw_lr
+        """LR per tick before any phase's lr_scale: where the segments' own values lie, for
+        handles and new segments."""
+        return None if self.compiled is None else self.compiled.lr_curve(scaled=False)
 
     def _check(self, spec: RunSpec) -> tuple[engine.CompiledTimeline | None, Exception | None]:
         try:
-            validate(spec)
-            return engine.compile_timeline(spec), None
+            validate(spec)  # the timeline's check is the plan: compiled here, once
+            return engine.plan_timeline(spec), None
         except engine.ConfigError as exc:
-            return None, exc
+            return self._lenient(spec, exc), exc
+
+    @staticmethod
+    def _lenient(spec: RunSpec, error) -> engine.CompiledTimeline | None:
+        """Every good item of a timeline the engine refused (None if no item explains it)."""
+        if not is_timeline_error(error):
+            return None
+        try:
+            return engine.plan_timeline(spec, lenient=True)
+        except engine.ConfigError:
+            return None
 
     def _adopt(self, spec: RunSpec, compiled, error) -> None:
         self.spec, self.compiled, self.error = spec, compiled, error
-        self._raw_lr = None
         self.changed.emit()
 
     # --- from outside (the Config panel) ---
@@ -115,7 +117,9 @@ class TimelineDoc(QObject):
         if self.spec is None or spec.timeline != self.timeline:
             self.undo_stack.clear()
         self.previewing = False
-        compiled, found = self._check(spec) if error is None else (None, error)
+        compiled, found = (
+            self._check(spec) if error is None else (self._lenient(spec, error), error)
+        )
         self._adopt(spec, compiled, found)
 
     # --- edits ---
@@ -161,7 +165,7 @@ class TimelineDoc(QObject):
             self.previewing = True
         spec = dataclasses.replace(self.spec, timeline=timeline)
         compiled, error = self._check(spec)
-        if compiled is None:  # keep drawing the last good curves; the error says what is wrong
+        if error is not None:  # keep drawing the last good curves; the error says what is wrong
             compiled = self.compiled
         self._adopt(spec, compiled, error)
 

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from engine.positions import Units, units_for
 from workbench.timeline import edits, geometry
 from workbench.timeline.document import TimelineDoc, item_of
 from workbench.timeline.lanes import MarkLane, PhaseLane, Selection
@@ -169,8 +168,12 @@ class TimelineEditor(QWidget):
 
     @property
     def unit(self) -> AxisUnit:
-        spec = self.doc.spec
-        return AxisUnit(self.toolbar.unit_name, units_for(spec) if spec else Units(1, 1))
+        doc = self.doc
+        if doc.compiled is not None:  # the data's real tokens per tick
+            units = doc.compiled.units
+        else:  # nothing compiles yet: the spec's own estimate
+            units = engine.units_for(doc.spec) if doc.spec else engine.Units(1, 1)
+        return AxisUnit(self.toolbar.unit_name, units)
 
     @property
     def grid(self) -> float | None:
@@ -370,7 +373,7 @@ class TimelineEditor(QWidget):
         seg = self.doc.timeline.lr[index]
         if seg.shape == shape:
             return
-        span = geometry.segment_span(self.doc.spec, index)
+        span = geometry.segment_span(self.doc.compiled, index)
         mid = self.unit.position_at((span[0] + span[1]) // 2) if span else seg.start
         new = edits.set_item(self.doc.timeline, "lr", index, edits.set_shape(seg, shape, mid))
         if self.commit(new, f"segment {index} -> {shape}"):

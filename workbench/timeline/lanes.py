@@ -292,7 +292,7 @@ class MarkLane(Lane):
     def draw(self) -> None:
         spec = self.doc.spec
         for i, mark in enumerate(spec.timeline.marks):
-            ticks = geometry.mark_ticks(spec, i)
+            ticks = geometry.mark_ticks(self.doc.compiled, i)
             color = MARK_COLORS[mark.action]
             label = mark.text or {"checkpoint": "ckpt"}.get(mark.action, mark.action)
             if mark.every is not None:

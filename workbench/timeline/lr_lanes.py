@@ -1,11 +1,11 @@
 """The LR lanes: a strip of segments (spans with draggable ends) and the compiled LR curve with
 handles on the segments' values and on the control points of ``points`` segments.
 
-The curve is ``compile_timeline(spec).lr_curve()``: exactly what the engine will use. Handles
-sit at the segment's own values, i.e. on the curve before phase ``lr_scale`` (the engine's
-compile with every scale at 1, drawn dashed when a scale differs). A value at ``u`` of a
-segment [start, end) is at tick ``start - 1 + u·(end - start)``: the engine's convention puts
-``u = 1`` on the last tick.
+The curve is the document's compiled timeline (``engine.plan_timeline``): exactly what the engine
+will use. Handles sit at the segment's own values, i.e. on the curve before phase ``lr_scale``
+(``lr_curve(scaled=False)``, drawn dashed when a scale differs). A value at ``u`` of a segment
+[start, end) sits at ``engine.tick_of_u``: the engine's convention puts ``u = 1`` on the last
+tick.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import math
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
+import engine
 from workbench.timeline import edits, geometry
 from workbench.timeline.lanes import Lane, Selection
 
@@ -30,18 +31,16 @@ CURVE_COLOR = "#2fb67c"
 RAW_COLOR = "#8a8f98"
 
 
-def _spans(spec) -> list[tuple[int, int] | None]:
-    return [geometry.segment_span(spec, i) for i in range(len(spec.timeline.lr))]
+def _spans(doc) -> list[tuple[int, int] | None]:
+    return geometry.segment_spans(doc.compiled, len(doc.timeline.lr))
 
 
 def tick_of_u(span: tuple[int, int], u: float) -> float:
-    start, end = span
-    return start - 1 + u * (end - start)
+    return engine.tick_of_u(*span, u)  # the engine's segment convention, not a copy of it
 
 
 def u_of_tick(span: tuple[int, int], x: float) -> float:
-    start, end = span
-    return (x - start + 1) / (end - start)
+    return engine.u_of_tick(*span, x)
 
 
 class LRMenus:
@@ -70,7 +69,7 @@ class LRMenus:
         ed.popup(menu, screen)
 
     def segment_at(self, tick: int) -> int | None:
-        for i, span in enumerate(_spans(self.doc.spec)):
+        for i, span in enumerate(_spans(self.doc)):
             if span is not None and span[0] <= tick < span[1]:
                 return i
         return None
@@ -84,7 +83,7 @@ class LRMenus:
         if raw is None or tick is None or tick >= spec.train.steps:
             return False
         v_before = float(raw[max(tick - 1, 0)])
-        spans = _spans(spec)
+        spans = _spans(self.doc)
         for i, span in enumerate(spans):
             if span is not None and span[0] < tick < span[1]:
                 timeline = edits.split_segment(tl, i, position, shape, v_before)
@@ -110,7 +109,7 @@ class SegmentLane(LRMenus, Lane):
     def draw(self) -> None:
         spec = self.doc.spec
         segs = spec.timeline.lr
-        spans = _spans(spec)
+        spans = _spans(self.doc)
         if not segs:
             self.span(
                 ("lr", None),
@@ -215,7 +214,7 @@ class LRLane(LRMenus, Lane):
         scaled = any(p.lr_scale != 1.0 for p in doc.timeline.phases)
         raw = doc.raw_lr() if scaled else None
         self.raw.setData(x if raw is not None else [], raw if raw is not None else [])
-        for i, (seg, span) in enumerate(zip(doc.timeline.lr, _spans(doc.spec))):
+        for i, (seg, span) in enumerate(zip(doc.timeline.lr, _spans(doc))):
             if span is not None:
                 self._segment_handles(i, seg, span)
 
@@ -258,7 +257,7 @@ class LRLane(LRMenus, Lane):
             field = "from_" if what == "from" else "to"
             return edits.replace_item(base, "lr", i, **{field: value}), f"set LR {what}"
         k = key[3]
-        span = geometry.segment_span(self.doc.spec, i)
+        span = geometry.segment_span(self.doc.compiled, i)
         lo = seg.points[k - 1][0] if k > 0 else 0.0
         hi = seg.points[k + 1][0] if k + 1 < len(seg.points) else 1.0
         u = min(max(u_of_tick(span, pos.x()), lo), hi)
@@ -269,7 +268,7 @@ class LRLane(LRMenus, Lane):
         index = self.segment_at(ed.tick_at(pos.x()))
         seg = self.doc.timeline.lr[index] if index is not None else None
         if seg is not None and seg.shape == "points" and ed.editable and not double:
-            span = geometry.segment_span(self.doc.spec, index)
+            span = geometry.segment_span(self.doc.compiled, index)
             u = min(max(u_of_tick(span, pos.x()), 0.0), 1.0)
             new, k = edits.add_point(seg, u, self.value_at(pos.y()))
             if ed.commit(edits.set_item(self.doc.timeline, "lr", index, new), "add LR point"):

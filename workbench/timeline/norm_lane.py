@@ -110,7 +110,7 @@ class NormLane(Lane):
                     if r is not None:
                         self._auto(edge.tick, r)
         for i, ev in enumerate(spec.timeline.layernorm):
-            for f in geometry.firings(spec, i):
+            for f in geometry.firings(compiled, i):
                 r = self.row_of(f.layer)
                 if r is not None:
                     self._event(i, ev, f, r)
@@ -179,7 +179,7 @@ class NormLane(Lane):
         ev = base.layernorm[i]
         _, tick = self.editor.snap(pos.x())
         if what == "over":
-            first = geometry.firings(self.doc.spec, i)
+            first = geometry.firings(self.doc.compiled, i)
             fired = next(f.tick for f in first if f.order == order)
             over = max(int(tick) - fired, 1)
             return edits.replace_item(base, "layernorm", i, over=over), "change ramp length"

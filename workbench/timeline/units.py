@@ -15,8 +15,7 @@ from fractions import Fraction
 
 import pyqtgraph as pg
 
-from engine.config import Position
-from engine.positions import Units, resolve_position
+import engine
 
 UNIT_NAMES = ("ticks", "%", "tokens")
 UNIT_TITLES = {"ticks": "ticks", "%": "% of run", "tokens": "tokens"}
@@ -54,7 +53,7 @@ class AxisUnit:
     """One unit of the tick axis for a run of ``units.steps`` ticks."""
 
     name: str  # "ticks" | "%" | "tokens"
-    units: Units
+    units: engine.Units
 
     @property
     def per_tick(self) -> float:
@@ -77,10 +76,10 @@ class AxisUnit:
             return f"{si(v)} tok"
         return f"{v:.0f}"
 
-    def resolve(self, position: Position) -> int | None:
-        return resolve_position(position, "position", self.units)
+    def resolve(self, position) -> int | None:
+        return engine.resolve_position(position, "position", self.units)
 
-    def position_at(self, tick: int) -> Position:
+    def position_at(self, tick: int):
         """A written position in this unit that the engine resolves to exactly ``tick``."""
         tick = max(int(tick), 0)
         if self.name == "ticks":
@@ -96,7 +95,7 @@ class AxisUnit:
                 return text
         return tick  # not expressible in a few decimals: the tick itself is exact
 
-    def _tokens(self, tokens: int, tick: int) -> Position:
+    def _tokens(self, tokens: int, tick: int):
         for scale, suffix in _TOKEN_SUFFIXES:
             if tokens >= scale:
                 text = _decimal(Fraction(tokens, scale))
@@ -104,7 +103,7 @@ class AxisUnit:
                     return f"{text}{suffix}"
         return tick
 
-    def snap(self, tick: float, grid: float | None) -> Position:
+    def snap(self, tick: float, grid: float | None):
         """The position a drag to ``tick`` writes: on the grid (in this unit) when given, else on
         the nearest tick. Clamped to the run (0 .. steps)."""
         steps = self.units.steps
