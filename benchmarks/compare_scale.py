@@ -39,8 +39,8 @@ RUNS, TICKS, OVERLAID, LIVE_TICKS = 50, 20_000, 10, 25
 
 def make_runs(root: Path, runs: int = RUNS, ticks: int = TICKS) -> list[Path]:
     """``runs`` synthetic run folders of ``ticks`` ticks each (kept: made once)."""
-    from engine.config import load_spec, replace, save_spec
     from engine.runs import RunWriter
+    from engine.specs import load_spec, replace, save_spec
 
     base = load_spec(ROOT / "presets" / "baby-gpt.yaml")
     made = sorted(p for p in root.glob("scale-*") if (p / "metrics.sqlite").exists())

@@ -49,7 +49,7 @@ VARIANTS = {
 
 def train_variants(runs_dir: Path) -> list[Path]:
     import engine
-    from engine.config import replace
+    from engine.specs import replace
 
     base = engine.load_spec(ROOT / "presets" / "ln-warm-in.yaml")
     out = []

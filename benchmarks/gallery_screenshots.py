@@ -87,7 +87,7 @@ def _run_names(shot: Shot) -> list[str]:
 
 def train(shot: Shot, runs_dir: Path) -> None:
     import engine
-    from engine.config import replace
+    from engine.specs import replace
     from engine.study import Study, run_study
 
     preset = _load(shot)

@@ -33,8 +33,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import open_run, start_run  # noqa: E402
-from engine.config import replace  # noqa: E402
 from engine.runs import RunRecord  # noqa: E402
+from engine.specs import replace  # noqa: E402
 from engine.study import Study, load_preset, run_study, variant_runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

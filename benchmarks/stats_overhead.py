@@ -29,13 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.config import load_spec, replace  # noqa: E402
 from engine.data import build_task  # noqa: E402
 from engine.messages import Scalars  # noqa: E402
 from engine.model import build_model  # noqa: E402
 from engine.runs import RunWriter, open_run  # noqa: E402
+from engine.setup import resolve_device  # noqa: E402
+from engine.specs import load_spec, replace  # noqa: E402
 from engine.stats import StatsRecorder  # noqa: E402
-from engine.trainer import batch_loss, resolve_device, start_run  # noqa: E402
+from engine.trainer import batch_loss, start_run  # noqa: E402
 
 STATS_EVERY = 25  # the default of train.stats_every
 

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import load_spec, open_run, start_run  # noqa: E402
-from engine.config import replace  # noqa: E402
+from engine.specs import replace  # noqa: E402
 
 
 def train(spec, runs_dir: Path) -> tuple[dict[int, float], float]:

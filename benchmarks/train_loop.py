@@ -22,18 +22,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.config import load_spec, replace  # noqa: E402
 from engine.data import build_task  # noqa: E402
 from engine.model import build_model  # noqa: E402
+from engine.plan import plan_timeline  # noqa: E402
 from engine.runs import open_run  # noqa: E402
-from engine.timeline import compile_timeline  # noqa: E402
-from engine.trainer import (  # noqa: E402
-    DEFAULT_THREADS,
-    batch_loss,
-    make_optimizer,
-    resolve_device,
-    start_run,
-)
+from engine.setup import DEFAULT_THREADS, make_optimizer, resolve_device  # noqa: E402
+from engine.specs import load_spec, replace  # noqa: E402
+from engine.trainer import batch_loss, start_run  # noqa: E402
 
 
 def bare_loop(spec) -> dict:
@@ -42,8 +37,7 @@ def bare_loop(spec) -> dict:
     torch.set_num_threads(t.threads or DEFAULT_THREADS)  # as the engine does
     device = resolve_device(t.device)
     task = build_task(spec.data, spec.model)
-    tokens_per_tick = task.tokens_per_batch(t.batch_size)
-    lrs = compile_timeline(spec, task.tokens_in_split("train"), tokens_per_tick).lr_curve()
+    lrs = plan_timeline(spec).lr_curve()  # the engine's own compile, in the data's units
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, task.vocab_size).to(device)
     opt = make_optimizer(model, spec)

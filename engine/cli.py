@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 import yaml
 
-from engine.config import replace
 from engine.distributed import World, close_world, exit_rank, init_world
 from engine.errors import ConfigError
 from engine.lora import merge_lora
@@ -26,6 +25,7 @@ from engine.messages import Log, Message, Scalars, Status
 from engine.plan import plan_timeline, write_timeline_csv
 from engine.runs import default_runs_dir, list_runs, mark_interrupted, open_run
 from engine.sample import load_model_from_run, sample_run
+from engine.specs import replace
 from engine.study import Study, load_preset, run_study
 from engine.trainer import resume_run, start_run
 

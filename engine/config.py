@@ -13,13 +13,9 @@ import types
 import typing
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-import yaml
-
 from engine.errors import ConfigError, join_path, show
-from engine.safe_yaml import load_yaml, read_yaml
 
 # A timeline position: an int is a tick; a string is "25%", "2ep", "1.5Mtok" (resolved by the
 # timeline compiler, which knows the run length and the data).
@@ -424,8 +420,9 @@ def _check_device(name: str) -> None:
         raise ConfigError("train.device", f"must be auto, cpu, cuda or cuda:N; got {show(name)}")
 
 
-def validate(spec: RunSpec) -> RunSpec:
-    """Rules that involve more than one field. Raises ConfigError; returns the spec."""
+def check_fields(spec: RunSpec) -> RunSpec:
+    """Rules that involve more than one field, the timeline aside (``engine.specs.validate``
+    adds it). Raises ConfigError; returns the spec."""
     m, d = spec.model, spec.data
     check_name(spec.name, "name")
     for i, phase in enumerate(spec.timeline.phases):
@@ -463,49 +460,4 @@ def validate(spec: RunSpec) -> RunSpec:
             f"{spec.train.lora.rank} is more than model.d_model={m.d_model} (a rank-r update "
             "needs r <= the smaller side of the matrix)",
         )
-    # The timeline compiler checks positions, ordering and events against the run, the model
-    # and the data's real tokens per tick (compiled once: the plan is kept for the spec).
-    from engine.plan import check_plan  # local: the plan imports this module
-
-    check_plan(spec)
     return spec
-
-
-# --- files ----------------------------------------------------------------------------------
-
-
-def parse_spec(data: Any) -> RunSpec:
-    """Plain data (as from yaml.safe_load) -> validated RunSpec."""
-    if data is None:
-        raise ConfigError("spec", "the document is empty")
-    return validate(from_dict(RunSpec, data))
-
-
-def spec_from_yaml(text: str) -> RunSpec:
-    return parse_spec(load_yaml(text))
-
-
-def load_spec(path: str | Path) -> RunSpec:
-    """Read and validate a run spec YAML file. Every failure is a ConfigError."""
-    return parse_spec(read_yaml(path))
-
-
-def dump_spec(spec: RunSpec) -> str:
-    """RunSpec -> YAML text; load_spec of it gives back an equal RunSpec."""
-    return yaml.safe_dump(to_dict(spec), sort_keys=False, default_flow_style=None, width=100)
-
-
-def save_spec(spec: RunSpec, path: str | Path) -> None:
-    Path(path).write_text(dump_spec(spec), encoding="utf-8")
-
-
-def replace(spec: RunSpec, overrides: dict[str, Any]) -> RunSpec:
-    """A copy of ``spec`` with dotted overrides applied (``{"train.steps": 10}``), re-validated."""
-    data = to_dict(spec)
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = str(dotted).split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    return parse_spec(data)

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.config import dump_spec
 from engine.run_rows import read_scalars
 from engine.runs import RunRecord
+from engine.specs import dump_spec
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 EVENT_FILES = "events.out.tfevents.*"

@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 from engine.checkpoint import checkpoint_path, load_checkpoint
-from engine.config import RunSpec, save_spec
+from engine.config import RunSpec
 from engine.errors import ConfigError
 from engine.handle import RunHandle, Sink
 from engine.runs import RunRecord, RunWriter, new_run_dir
+from engine.specs import save_spec
 from engine.timeline import compile_timeline
 from engine.trainer import resume_run
 

@@ -118,16 +118,3 @@ def never_trained(names, lora: bool, classify: bool) -> set[str]:
         elif lora and not (is_adapter(n) or n.startswith("classifier.")):
             out.add(n)
     return out
-
-
-def count_trainable(model_cfg, vocab_size: int, lora: LoRAConfig, n_classes: int = 0) -> int:
-    """Parameters a run trains before any freezing (see ``never_trained``). Built on the meta
-    device: no memory, cheap enough for every edit."""
-    from engine.model import Transformer, head_size
-
-    with torch.device("meta"):
-        model = Transformer(model_cfg, vocab_size, head_size(model_cfg, n_classes))
-        apply_lora(model, lora)
-    params = dict(model.named_parameters())
-    frozen = never_trained(params, lora.rank > 0, model.classify)
-    return sum(p.numel() for n, p in params.items() if n not in frozen)

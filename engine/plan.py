@@ -81,7 +81,7 @@ def plan_timeline(spec: RunSpec, world_size: int = 1, lenient: bool = False) -> 
 
 
 def check_plan(spec: RunSpec) -> None:
-    """The timeline check of ``engine.config.validate``: against the data when it can be built;
+    """The timeline check of ``engine.specs.validate``: against the data when it can be built;
     when it cannot, against the spec alone (the data's own error comes when the run starts, so
     a spec whose file is missing can still be opened and fixed)."""
     try:

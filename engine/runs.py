@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from engine.activation_history import ActivationHistory
-from engine.config import RunSpec, load_spec
+from engine.config import RunSpec
 from engine.errors import ConfigError
 from engine.messages import Stats
+from engine.specs import load_spec
 
 COMMIT_SECONDS = 0.5
 READ_RETRY_SECONDS = 2.0  # how long a reader retries a store whose writer is opening it

@@ -31,10 +31,12 @@ from typing import Any
 
 import yaml
 
-from engine.config import RunSpec, parse_spec, read_yaml, replace, to_dict
+from engine.config import RunSpec, to_dict
 from engine.errors import ConfigError
 from engine.handle import RunHandle, Sink
 from engine.runs import RunRecord, RunSummary, new_run_dir, open_run
+from engine.safe_yaml import read_yaml
+from engine.specs import parse_spec, replace
 from engine.trainer import start_run
 
 _KEYS = {"study", "description", "parallel", "base", "variants"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import platform
 import sqlite3
 import threading
@@ -20,12 +19,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
 
 from engine.checkpoint import load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint
-from engine.config import RunSpec, load_spec, save_spec
-from engine.data import Batch, Vocab, build_task
-from engine.data.vocabulary import unknown_report
+from engine.config import RunSpec
+from engine.data import Batch
 from engine.distributed import (
     SINGLE,
     World,
@@ -36,10 +33,8 @@ from engine.distributed import (
 )
 from engine.errors import ConfigError
 from engine.handle import Pump, RunHandle, Sink
-from engine.lora import apply_lora
 from engine.messages import Event, Log, Scalars, Status
-from engine.model import available_memory, build_model, check_memory
-from engine.plan import STRENGTH_PREFIX, units_of
+from engine.plan import STRENGTH_PREFIX
 from engine.runs import (
     NullWriter,
     RunLock,
@@ -50,48 +45,9 @@ from engine.runs import (
     disk_full,
     new_run_dir,
 )
-from engine.stats import StatsRecorder
-from engine.steering import Steering, build_phase_tasks, diff_snapshots
-from engine.timeline import CompiledTimeline
-
-DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice for this machine, at import
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU (the spec has checked the name's form)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def check_device(device: torch.device, name: str) -> None:
-    """A ConfigError when ``device`` (the spec said ``name``) is not usable here."""
-    if device.type != "cuda":
-        return
-    if not torch.cuda.is_available():
-        build = "a CPU-only build" if torch.version.cuda is None else "no visible GPU"
-        raise ConfigError(
-            "train.device", f"{name}: this torch ({torch.__version__}) has {build}; use auto"
-        )
-    if (device.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(
-            "train.device", f"{name}: only {torch.cuda.device_count()} CUDA device(s)"
-        )
-
-
-def make_optimizer(model: torch.nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
-    """AdamW/Adam/SGD with weight decay on matrices only (biases and norm gains are exempt)."""
-    t = spec.train
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [
-        {"params": decay, "weight_decay": t.weight_decay, "name": "decay"},
-        {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"},
-    ]
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum)
-    cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=t.lr, betas=t.betas)
+from engine.setup import Parts, set_up
+from engine.specs import load_spec, save_spec
+from engine.steering import diff_snapshots
 
 
 def batch_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -105,13 +61,19 @@ def batch_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torc
 
 
 class _Trainer:
-    """Set-up (``__init__``) touches no file: everything a bad spec can break fails there, before
-    a run folder exists. ``attach`` then binds the trainer to its folder and store."""
+    """The loop that trains. ``set_up`` (which touches no file: everything a bad spec can break
+    fails there, before a run folder exists) builds its parts; ``attach`` then binds it to its
+    folder and store."""
 
-    def __init__(self, spec: RunSpec, world: World, stored: dict | None = None):
-        """``stored``: a resumed run's metadata (its vocabulary, where it was forked from)."""
-        self.spec = spec
-        self.world = world
+    def __init__(self, parts: Parts):
+        """The parts ``set_up`` made; nothing is built here."""
+        self.parts = parts
+        self.spec, self.world, self.device = parts.spec, parts.world, parts.device
+        self.timeline, self.tokens_per_tick = parts.timeline, parts.tokens_per_tick
+        self.tasks, self.first, self.unknown = parts.tasks, parts.tasks[0], parts.unknown
+        self.model, self.net, self.optimizer = parts.model, parts.net, parts.optimizer
+        self.steering, self.stats, self.batches = parts.steering, parts.stats, parts.batches
+        self.kept_ticks = parts.kept_ticks
         self.status = "starting"
         self.error: str | None = None
         self.tick = 0
@@ -119,62 +81,6 @@ class _Trainer:
         self._paused = False
         self._steps_allowed = 0
         self._stop = False
-
-        t = spec.train
-        # Always set it: the count is process-wide, and a run must not inherit the previous
-        # run's setting (float sums, hence losses, depend on it).
-        torch.set_num_threads(t.threads or DEFAULT_THREADS)
-        self.device = resolve_device(t.device)
-        check_device(self.device, t.device)
-        if world.distributed and self.device.type == "cuda":
-            self.device = torch.device("cuda", world.local_rank)
-        first = build_task(spec.data, spec.model)
-        units = units_of(spec, first, world.size)  # the rule plan_timeline follows
-        self.tokens_per_tick = units.tokens_per_tick
-        self.timeline = CompiledTimeline(spec, units)
-        check_backends(spec, self.timeline, self.device)
-        # a resumed run reads its data in its own stored vocabulary, whatever its base became
-        stored = stored or {}
-        vocab = stored.get("vocab")
-        tasks = build_phase_tasks(
-            spec, self.timeline, first, Vocab.from_dict(vocab) if vocab else None
-        )
-        first = tasks[0]  # in the run's vocabulary (a finetune's is its base model's)
-        self.first = first
-        self.tasks = tasks
-        self.unknown = unknown_report(tasks)  # characters read as the unknown token, per data
-        check_memory(  # refused before anything is allocated
-            spec.model, first.vocab_size, t.batch_size, t.optimizer, available_memory(self.device)
-        )
-        torch.manual_seed(spec.seed)
-        self.model = build_model(spec.model, first.vocab_size, first.n_classes, first.pad_id)
-        self.model = self.model.to(self.device)
-        apply_lora(self.model, t.lora)
-        self.optimizer = make_optimizer(self.model, spec)
-        self.steering = Steering(spec, self.timeline, self.model, self.optimizer, tasks)
-        # rank 0 alone records activation statistics (of its slice of the batch)
-        self.stats = StatsRecorder(self.model, t.stats_every if world.is_main else 0)
-        self.batches = torch.Generator().manual_seed(spec.seed)
-        # checkpoints never pruned: at phase boundaries, those the timeline's marks ask for,
-        # and the one a fork started from
-        self.kept_ticks = {p.start for p in self.timeline.phases} | {
-            e.tick + 1
-            for e in self.timeline.edges()
-            if e.kind == "mark" and e.detail.get("action") == "checkpoint"
-        }
-        if isinstance(stored.get("forked_from"), dict):
-            self.kept_ticks.add(stored["forked_from"].get("tick"))
-        self.net = self.model  # what the training forward goes through
-        if world.distributed:
-            # Frozen parameters get no gradient; DDP must be told to expect that.
-            freezes = any(p.freeze for p in spec.timeline.phases) or any(
-                e.action == "freeze" for e in spec.timeline.layernorm
-            )
-            self.net = DistributedDataParallel(
-                self.model,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=freezes,
-            )
 
     def write_new_run(self, run_dir: Path) -> None:
         """Fill a new run folder: the spec, the metadata, and ``running`` at tick 0 (a process
@@ -473,22 +379,6 @@ def _due(done: int, every: int) -> bool:
     return bool(every) and done % every == 0
 
 
-def check_backends(spec: RunSpec, timeline: CompiledTimeline, device: torch.device) -> None:
-    """A Triton norm needs a CUDA device, or Triton's CPU interpreter (TRITON_INTERPRET=1)."""
-    if device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1":
-        return
-    if spec.model.norm_backend == "triton":
-        raise ConfigError(
-            "model.norm_backend", "triton needs a CUDA device (this run is on the CPU); use auto"
-        )
-    for i, ev in enumerate(spec.timeline.layernorm):
-        if ev.action == "backend" and ev.backend == "triton":
-            raise ConfigError(
-                f"timeline.layernorm[{i}].backend",
-                "triton needs a CUDA device; this run is on the CPU",
-            )
-
-
 def start_run(
     spec: RunSpec,
     runs_dir: str | Path | None = None,
@@ -507,7 +397,7 @@ def start_run(
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     if name:
         spec = dataclasses.replace(spec, name=name)
-    trainer = _Trainer(spec, world)
+    trainer = _Trainer(set_up(spec, world))
     lock = run_dir = None
     if world.is_main:
 
@@ -540,7 +430,7 @@ def resume_run(
     try:
         if world.is_main and record.status in ("running", "paused"):
             raise StoreError(f"{run_dir} is still being written by another process")
-        trainer = _Trainer(load_spec(run_dir / "spec.yaml"), world, record.meta)
+        trainer = _Trainer(set_up(load_spec(run_dir / "spec.yaml"), world, record.meta))
     except BaseException:
         if lock is not None:
             lock.release()

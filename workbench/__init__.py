@@ -5,7 +5,3 @@ scriptable mode and the objectNames tests and scripts use. The package talks to 
 through ``engine``'s public names: the engine's pump thread hands messages to ``bridge``, which
 the GUI thread drains at a fixed frame rate.
 """
-
-from workbench.qt_compat import guard_refcounts
-
-guard_refcounts()  # before any window exists: see qt_compat (PySide6 6.12.0 on Python 3.11)

@@ -11,8 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDockWidget
 
 import engine
-from engine.config import replace
-from engine.study import Study, load_preset
+from engine import Study, load_preset, replace
 from workbench.main_window import MainWindow
 from workbench.presets import DEFAULT_PRESETS_DIR
 from workbench.script import Script

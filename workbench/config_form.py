@@ -38,7 +38,7 @@ TEXT_FILTER = "Text files (*.txt *.md *.py *.rst *.csv);;All files (*)"
 
 @dataclass(frozen=True)
 class FieldInfo:
-    path: str  # dotted, as in ConfigError.path and engine.config.replace: "model.n_head"
+    path: str  # dotted, as in ConfigError.path and engine.replace: "model.n_head"
     type: Any
     help: str
     limits: dict[str, float]

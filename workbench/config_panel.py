@@ -1,6 +1,6 @@
 """The Config dock: a form generated from the run-spec dataclasses, validated as you type.
 
-Every edit rebuilds the spec through the engine (``engine.config.replace``), so the form accepts
+Every edit rebuilds the spec through the engine (``engine.replace``), so the form accepts
 exactly what the YAML loader accepts and shows the engine's own ConfigError text under the field
 it names. A valid spec gets a parameter count and memory estimate, computed off the GUI thread.
 """
@@ -22,9 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from engine.config import RunSpec, replace
-from engine.data import build_task
-from engine.lora import count_trainable
+from engine import RunSpec, build_task, count_trainable, replace
 from workbench.config_form import Editor, FieldInfo, editable, make_editor, spec_fields
 from workbench.progress import format_bytes, format_count
 from workbench.theme import Theme

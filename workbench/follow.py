@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import engine
-from engine.run_rows import ScalarRows, read_scalars
+from engine import ScalarRows, read_scalars
 
 STORE = "metrics.sqlite"
 LIVE = ("running", "paused")  # a writer is (or was, if it died) still appending

@@ -9,8 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 import engine
-from engine.config import RunSpec, replace
-from engine.trainer import resolve_device
+from engine import RunSpec, replace, resolve_device
 from workbench.bridge import EngineBridge
 
 SMALL_CPU = 2  # cores; see limit_threads

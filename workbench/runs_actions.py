@@ -18,10 +18,7 @@ from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 import engine
-from engine import export_tensorboard as tensorboard
-from engine.config import replace, to_dict
-from engine.fork import fork_run
-from engine.run_edit import delete_run, rename_run, set_tags
+from engine import delete_run, fork_run, rename_run, replace, set_tags, to_dict
 from workbench.dialogs import ask_confirm, ask_save_path, ask_text
 from workbench.focus import latest_checkpoint_tick
 from workbench.follow import LIVE
@@ -100,7 +97,7 @@ class RunsActions:
         self.export_tb_action = self.export_menu.addAction(
             "TensorBoard event files…", self.ask_tensorboard
         )
-        if not tensorboard.HAS_TENSORBOARD:
+        if not engine.HAS_TENSORBOARD:
             self.export_tb_action.setEnabled(False)
             self.export_tb_action.setText("TensorBoard (pip install tensorboard)")
         self.export_action = self.export_menu.menuAction()
@@ -329,7 +326,7 @@ class RunsActions:
         def failed(exc: Exception) -> None:
             self._say(f"TensorBoard export failed: {exc}", "error")
 
-        job = lambda: tensorboard.export_tensorboard(paths, logdir)  # noqa: E731
+        job = lambda: engine.write_tensorboard(paths, logdir)  # noqa: E731
         if self.panel.tasks is None:
             done(job())
         else:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from engine.run_rows import read_scalars
-from engine.runs import open_run
+from engine import open_run, read_scalars
 
 CSV_HEADER = ("run", "folder", "metric", "tick", "value", "wall")
 

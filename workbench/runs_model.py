@@ -22,7 +22,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor
 
 import engine
-from engine.run_edit import run_tags
+from engine import run_tags
+from workbench.presets import list_presets
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = (
@@ -55,7 +56,7 @@ class RunRow:
 
     path: Path
     summary: engine.RunSummary
-    preset: str  # the spec's own name: what the run was made from, whatever it is called now
+    preset: str  # what the run was made from (``PresetNames.preset_of``), whatever it is called
     tags: tuple[str, ...]
     forked_from: str | None  # the parent's folder name
     lineage: tuple[str, ...] = ()  # where its weights come from, one line each (lineage_lines)
@@ -99,9 +100,60 @@ def lineage_lines(meta: dict) -> list[str]:
     return out
 
 
-def read_row(path: Path, presets: dict[Path, str]) -> RunRow | None:
+@dataclass(frozen=True)
+class PresetNames:
+    """The preset library's run specs, to name the preset a run was made from. The engine
+    keeps no such link (a run's name is its spec's name, or one given at start), so a run is
+    matched to a preset by its spec: the same name, else the same description (a preset's
+    description states its claim, and editing a field in the window leaves it as it was)."""
+
+    names: frozenset[str] = frozenset()
+    by_description: tuple[tuple[str, str], ...] = ()  # (description, preset) when unambiguous
+
+    @classmethod
+    def of(cls, folder: Path | None) -> PresetNames:
+        specs = (
+            [p for p in list_presets(folder) if not p.error and not p.variants] if folder else []
+        )
+        found: dict[str, list[str]] = {}
+        for preset in specs:
+            if preset.description:
+                found.setdefault(preset.description, []).append(preset.name)
+        unique = tuple((d, names[0]) for d, names in found.items() if len(names) == 1)
+        return cls(frozenset(p.name for p in specs), unique)
+
+    def preset_of(self, record: engine.RunRecord) -> str:
+        """The preset ``record`` was made from: its study's name (a study preset trains its
+        variants into a folder with its ``study.yaml``), a library preset's name, or else its
+        spec's own name. ConfigError while the spec is not written yet."""
+        study = study_name(record.path)
+        if study is not None:
+            return study
+        spec = record.spec
+        if spec.name in self.names:
+            return spec.name
+        description = " ".join(spec.description.split())
+        return dict(self.by_description).get(description, spec.name)
+
+
+def study_name(run_dir: Path) -> str | None:
+    """The name of the study ``run_dir`` was trained in, or None when it is not in one."""
+    if not (run_dir.parent / "study.yaml").is_file():
+        return None
+    try:
+        data = engine.read_yaml(run_dir.parent / "study.yaml")
+    except engine.ConfigError:
+        return None
+    name = data.get("study") if isinstance(data, dict) else None
+    return str(name) if name else None
+
+
+def read_row(
+    path: Path, presets: dict[Path, str], library: PresetNames = PresetNames()
+) -> RunRow | None:
     """A row for the run folder ``path``, or None when it cannot be read (yet). ``presets``
-    caches spec names by folder: a run's spec never changes once written."""
+    caches preset names by folder: a run's spec never changes once written; ``library`` is
+    the preset library they are matched against."""
     try:
         record = engine.open_run(path)
         summary = record.summary()
@@ -110,7 +162,7 @@ def read_row(path: Path, presets: dict[Path, str]) -> RunRow | None:
         return None
     if path not in presets:
         try:
-            presets[path] = record.spec.name
+            presets[path] = library.preset_of(record)
         except engine.ConfigError:  # spec.yaml not written yet (or hand-edited): ask again later
             pass
     parent = (meta.get("forked_from") or {}).get("run")

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QStyleOptionViewItem,
     QTableView,
     QToolBar,
     QToolButton,
@@ -40,14 +41,25 @@ from workbench.diff_view import SpecDiffView
 from workbench.follow import LIVE, FollowedRun, RunsDirWatcher
 from workbench.metric_kinds import is_task_metric
 from workbench.plots.loss import SLIDER_STEPS
+from workbench.presets import DEFAULT_PRESETS_DIR
 from workbench.runs_actions import RunsActions
 from workbench.runs_compare import X_MODES, ColorBook, RunOverlay, Shown
 from workbench.runs_distributions import DistributionCompare
-from workbench.runs_model import PATH_ROLE, RunsProxy, RunsTableModel, read_row
+from workbench.runs_model import (
+    COLUMNS,
+    PATH_ROLE,
+    PresetNames,
+    RunsProxy,
+    RunsTableModel,
+    read_row,
+)
 
 POLL_MS = 500
 LIVE_RECHECK = 6  # polls between re-reading live runs' status: a writer that died leaves no trace
 STARTED_COLUMN = 7
+# the most a column of names gets, in average characters: a longer name is elided in its middle
+# (where two variants of a study differ least); every other column is as wide as its text
+CAPPED_CHARS = {"name": 34, "preset": 34, "tags": 24}
 
 
 class RunColors(ColorBook):
@@ -88,6 +100,8 @@ class RunsPanel(QWidget):
         self.diff_view = SpecDiffView()
         self.distributions = DistributionCompare()
         self._presets: dict[Path, str] = {}
+        self._library: PresetNames | None = None  # read when the first run needs it
+        self.presets_dir = DEFAULT_PRESETS_DIR
         self._shown: dict[Path, Shown] = {}
         self._polls = 0
 
@@ -110,6 +124,12 @@ class RunsPanel(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)  # one line a run: wrapped at a hyphen, a name lost its end
+        self._user_sized: set[int] = set()  # columns the user resized: left as they are
+        self._widths: dict[int, int] = {}  # column -> the widest text it has shown, px
+        self._fitting = False
+        self.table.horizontalHeader().sectionResized.connect(self._section_resized)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.actions = RunsActions(self)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -142,8 +162,8 @@ class RunsPanel(QWidget):
         self.table.clicked.connect(self._clicked)
         self.timer = QTimer(self, interval=poll_ms)
         self.timer.timeout.connect(self.poll)
+        self._fit_columns([])  # the headers, before any run
         self.poll()
-        self.table.resizeColumnsToContents()
         self.timer.start()
         app = QApplication.instance()
         if app is not None:  # runs this panel resumed or forked stop cleanly with the app
@@ -172,6 +192,17 @@ class RunsPanel(QWidget):
         self.finetuneRequested.connect(window.files.ask_finetune)
         self.message.connect(window.log.add)
         window.tabs.addTab(self.distributions, "Compare")
+        self.set_presets_dir(window.presets_dir)
+
+    def set_presets_dir(self, folder: Path) -> None:
+        """Name the preset of each run from the library in ``folder``."""
+        if Path(folder) != self.presets_dir:
+            self.presets_dir = Path(folder)
+            self._library = None
+            self._presets.clear()
+            for row in self.model.rows:
+                self.watcher.forget(row.path)
+            self.poll()
 
     # --- polling ---
     def poll(self) -> None:
@@ -180,10 +211,16 @@ class RunsPanel(QWidget):
         self._polls += 1
         if self._polls % LIVE_RECHECK == 0:  # a live run whose writer died turns interrupted
             changed += [r.path for r in self.model.rows if r.summary.status in LIVE]
+        if changed and self._library is None:
+            self._library = PresetNames.of(self.presets_dir)
+        put = []
         for path in dict.fromkeys(changed):
-            row = read_row(path, self._presets)
+            row = read_row(path, self._presets, self._library)
             if row is not None:
                 self.model.put(row)
+                put.append(self.model.row_of(path))
+        if put:
+            self._fit_columns(put)
         if set(changed) & set(self._shown):  # a selected run stopped, finished, went live...
             self.actions.sync()
         for path in gone:
@@ -209,6 +246,37 @@ class RunsPanel(QWidget):
         """Re-read ``path`` at once (after this panel changed it)."""
         self.watcher.forget(path)
         self.poll()
+
+    # --- columns ---
+    def _fit_columns(self, rows: list[int]) -> None:
+        """Each column as wide as its header and the widest text it has shown (``rows``: model
+        rows just added or changed): a status, a tick count, a loss or a date is never cut.
+        Columns of names stop at ``CAPPED_CHARS``; a column the user resized is left as it is;
+        the last one stretches to the table's edge anyway."""
+        header = self.table.horizontalHeader()
+        option = QStyleOptionViewItem()
+        self.table.initViewItemOption(option)
+        delegate = self.table.itemDelegate()
+        char = self.table.fontMetrics().averageCharWidth()
+        self._fitting = True
+        try:
+            for col, name in enumerate(COLUMNS[:-1]):
+                cells = [self.model.index(r, col) for r in rows if r >= 0]
+                want = max(
+                    [self._widths.get(col, header.sectionSizeHint(col))]
+                    + [delegate.sizeHint(option, index).width() + 1 for index in cells]
+                )
+                self._widths[col] = want
+                if name in CAPPED_CHARS:
+                    want = min(want, max(CAPPED_CHARS[name] * char, header.sectionSizeHint(col)))
+                if col not in self._user_sized and want != header.sectionSize(col):
+                    header.resizeSection(col, want)
+        finally:
+            self._fitting = False
+
+    def _section_resized(self, col: int, old: int, new: int) -> None:
+        if not self._fitting and col < len(COLUMNS) - 1:
+            self._user_sized.add(col)
 
     # --- selection ---
     @property
@@ -270,7 +338,7 @@ class RunsPanel(QWidget):
         colors = {s.run.path: s.color for s in shown if s.run.path != self.focus_path}
         if colors != self.model.colors:
             self.model.set_colors(colors)
-            self.table.resizeColumnToContents(0)  # room for the colour swatches
+            self._fit_columns([self.model.row_of(p) for p in colors])  # room for the swatches
         self.diff_view.set_runs(
             [s.name for s in shown],
             [s.color for s in shown],

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import engine
-from engine.config import RunSpec, to_dict
+from engine import RunSpec, to_dict
 
 ABSENT = "—"
 # per timeline list: the fields that place an event, and those that name it

@@ -15,8 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import engine
-from engine.runs import safe_name
-from engine.study import Study, load_preset
+from engine import Study, load_preset, safe_name
 from workbench.dialogs import ask_confirm, ask_open_path, show_error
 from workbench.focus import run_name, run_spec
 from workbench.study_runner import StudyResult, StudyRunner

@@ -1,4 +1,4 @@
-"""Training a study from the window: ``engine.study.StudyRun`` on a thread of its own, with its
+"""Training a study from the window: ``engine.StudyRun`` on a thread of its own, with its
 progress as Qt signals and ``stop`` for the Stop button and for closing the window.
 
 The engine does the work (the study folder and its ``study.yaml``, variants in list order,
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.study import NOT_STARTED, Study, StudyResult, StudyRun
+from engine import NOT_STARTED, Study, StudyResult, StudyRun
 from workbench.run_session import limit_threads
 
 __all__ = ["NOT_STARTED", "StudyResult", "StudyRunner"]

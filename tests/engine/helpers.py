@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.config import RunSpec, parse_spec
+from engine.config import RunSpec
+from engine.specs import parse_spec
 
 
 def tiny_spec(**sections) -> RunSpec:

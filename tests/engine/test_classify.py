@@ -8,13 +8,14 @@ import torch
 
 from engine import ConfigError
 from engine.checkpoint import load_checkpoint
-from engine.config import ModelConfig, parse_spec, replace
+from engine.config import ModelConfig
 from engine.data import build_task
 from engine.data.brackets import is_balanced
 from engine.data.vocabulary import PAD, UNK
-from engine.lora import count_trainable
+from engine.estimate import count_trainable
 from engine.model import build_model
 from engine.runs import open_run
+from engine.specs import parse_spec, replace
 from engine.study import parse_study, run_study
 from engine.trainer import start_run
 

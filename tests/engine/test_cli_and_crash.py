@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from engine.config import save_spec
 from engine.runs import open_run, run_dirs
+from engine.specs import save_spec
 from engine.trainer import start_run
 
 from .helpers import tiny_spec

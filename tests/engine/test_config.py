@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from engine import ConfigError, RunSpec, dump_spec, load_spec, parse_spec, spec_from_yaml
-from engine.config import replace
+from engine.specs import replace
 
 PRESETS = [
     p

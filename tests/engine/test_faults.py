@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint
-from engine.config import save_spec
 from engine.errors import ConfigError
 from engine.runs import RunLock, StoreError, list_runs, open_run
+from engine.specs import save_spec
 from engine.trainer import resume_run, start_run
 
 from .helpers import run_ticks_then_stop, tiny_spec

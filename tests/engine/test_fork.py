@@ -7,11 +7,11 @@ import time
 import pytest
 
 import engine
-from engine.config import replace
 from engine.fork import fork_run
 from engine.run_edit import delete_run, rename_run, set_tags
 from engine.run_rows import read_scalars
 from engine.runs import RunWriter
+from engine.specs import replace
 from tests.engine.helpers import tiny_spec
 
 

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.config import ModelConfig
-from engine.model import Transformer, build_model, count_params, estimate_memory, generate
+from engine.estimate import count_params, estimate_memory
+from engine.model import Transformer, build_model, generate
 from engine.norm import Norm
 
 VOCAB = 11

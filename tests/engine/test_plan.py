@@ -13,11 +13,12 @@ import pytest
 import engine
 import engine.plan as plan_module
 from engine.cli import main as cli_main
-from engine.config import parse_spec, replace
 from engine.distributed import SINGLE
 from engine.runs import open_run
+from engine.setup import set_up
+from engine.specs import parse_spec, replace
 from engine.study import Study, load_preset
-from engine.trainer import _Trainer, start_run
+from engine.trainer import start_run
 
 from .helpers import run_ticks_then_stop
 
@@ -113,7 +114,7 @@ def test_every_preset_plans_what_the_cli_prints_and_the_trainer_compiles(
 ):
     plan = engine.plan_timeline(spec)
     assert cli_csv(capsys, path, variant) == csv_of(plan)
-    trained = _Trainer(runnable(spec), SINGLE).timeline  # set-up only: nothing is written
+    trained = set_up(runnable(spec), SINGLE).timeline  # set-up only: nothing is written
     assert trained.units == plan.units
     assert np.array_equal(trained.lr_curve(), plan.lr_curve())
     for site in plan.sites:

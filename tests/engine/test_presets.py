@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from engine import load_spec
-from engine.config import replace
 from engine.messages import Scalars
 from engine.runs import open_run
+from engine.specs import replace
 from engine.study import Study, load_preset, resolve_refs
 from engine.trainer import start_run
 

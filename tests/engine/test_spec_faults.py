@@ -9,8 +9,9 @@ import torch
 
 from engine import ConfigError, dump_spec, load_spec, parse_spec, spec_from_yaml
 from engine.config import LoRAConfig, ModelConfig, TrainConfig
+from engine.estimate import available_memory, check_memory, estimate_memory
 from engine.lora import apply_lora
-from engine.model import available_memory, build_model, check_memory, estimate_memory
+from engine.model import build_model
 from engine.study import load_preset, parse_study
 from engine.timeline import compile_timeline, matches
 

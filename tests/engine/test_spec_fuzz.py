@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import ConfigError, RunSpec, dump_spec, parse_spec, spec_from_yaml
-from engine.config import load_yaml
+from engine.safe_yaml import load_yaml
 from engine.timeline import compile_timeline, matches
 
 ROOT = Path(__file__).resolve().parents[2]

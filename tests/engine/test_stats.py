@@ -16,8 +16,9 @@ from engine.messages import PERCENTILES, Stats
 from engine.model import build_model
 from engine.norm import Norm
 from engine.runs import RunWriter, open_run
+from engine.setup import make_optimizer
 from engine.stats import BINS, FINE_PER_BIN, StatsRecorder, subsample_tokens, summarize
-from engine.trainer import batch_loss, make_optimizer, start_run
+from engine.trainer import batch_loss, start_run
 from tests.engine.helpers import tiny_spec
 
 

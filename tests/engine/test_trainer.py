@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from engine import ConfigError
-from engine.config import load_spec
 from engine.messages import Scalars, Status
 from engine.runs import open_run
+from engine.specs import load_spec
 from engine.trainer import resume_run, start_run
 
 from .helpers import run_ticks_then_stop, tiny_spec

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox, QToolBu
 import engine
 from engine.config import RunSpec
 from engine.data import build_task
-from engine.lora import count_trainable
+from engine.estimate import count_trainable
 from tests.workbench.helpers import button, click, dialog, type_into
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 import engine
 from engine.cli import main as cli_main
-from engine.config import parse_spec
+from engine.specs import parse_spec
 from tests.engine.test_plan import ALL, MIXED
 from tests.workbench.helpers import run_workbench
 from workbench.timeline import geometry

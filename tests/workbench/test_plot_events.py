@@ -98,7 +98,7 @@ def test_a_finished_run_shows_its_recorded_events_on_every_plot(make_main_window
 @pytest.fixture
 def finished_run(tmp_path):
     spec = engine.spec_from_yaml(EVENTS_YAML)
-    handle = engine.start_run(engine.config.replace(spec, {"train.threads": 1}), tmp_path / "runs")
+    handle = engine.start_run(engine.replace(spec, {"train.threads": 1}), tmp_path / "runs")
     handle.join(120)
     assert handle.status == "finished"
     return engine.RunRecord(handle.run_dir)

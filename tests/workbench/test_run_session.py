@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import engine
-from engine.config import replace
+from engine.specs import replace
 from workbench.log_panel import describe
 from workbench.presets import DEFAULT_PRESETS_DIR
 from workbench.run_session import limit_threads, target_of

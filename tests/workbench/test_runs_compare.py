@@ -134,7 +134,7 @@ def test_the_diff_shows_exactly_the_changed_fields(window):
 
 
 def test_spec_diff_events_added_removed_moved_changed():
-    from engine.config import replace
+    from engine.specs import replace
     from tests.engine.helpers import tiny_spec
 
     base = tiny_spec(

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 import engine
-from engine.config import replace
+from engine.specs import replace
 from tests.workbench.helpers import dialog
 from tests.workbench.runs_helpers import TIMEOUT, copy_runs, make_base_runs, spec
 from workbench.runs_model import COLUMNS

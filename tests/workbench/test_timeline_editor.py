@@ -348,7 +348,7 @@ def test_editor_curve_equals_the_lr_the_engine_logged(tmp_path, qtbot):
     from workbench.timeline import TimelineEditor
 
     spec = engine.load_spec(write_spec(tmp_path))
-    handle_ = engine.start_run(engine.config.replace(spec, {"train.threads": 1}), tmp_path / "runs")
+    handle_ = engine.start_run(engine.replace(spec, {"train.threads": 1}), tmp_path / "runs")
     editor = TimelineEditor()
     qtbot.addWidget(editor)
     editor.doc.load(spec)

@@ -37,6 +37,8 @@ METRICS = ("accuracy", "precision", "recall", "f1", "loss")
 MATRIX_TITLE = "Confusion matrix (rows: true, columns: predicted)"
 COLORMAP = "viridis"  # as the activations heatmap
 MAX_LABEL = 12  # characters of a class name on an axis (the full name is in the tooltip)
+MAX_LINES = 3  # column names too wide for a cell alternate over up to this many lines
+EDGE_CHARS = 4  # room right of the matrix, in characters, for the last column's name
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value
@@ -230,19 +232,42 @@ class ClassificationView(QWidget):
         self._fit_column_labels()
 
     def _fit_column_labels(self) -> None:
-        """Column names cut to the width of a cell on screen: the axis drops labels that would
-        overlap, and a column without its name cannot be read."""
+        """Column names that fit under their columns: on one line when every name is narrower
+        than a cell, else alternating over two (or three) lines, so each name has two (three)
+        cells of room; a name wider than that is cut with "…" (the full names are in the
+        tooltip). Without this the axis drew names over each other, or cut them to a letter."""
+        plot = self.matrix.getPlotItem()
+        axis = plot.getAxis("bottom")
+        fm = QFontMetrics(axis.style["tickFont"] or axis.font())
         n = len(self.texts)
         if not n:
-            self.matrix.getPlotItem().getAxis("bottom").setTicks([[]])
+            axis.setTicks([[]])
+            axis.setHeight(None)
             return
-        vb = self.matrix.getPlotItem().vb
+        vb = plot.vb
         cell = vb.mapViewToScene(QPointF(1, 0)).x() - vb.mapViewToScene(QPointF(0, 0)).x()
-        axis = self.matrix.getPlotItem().getAxis("bottom")
-        fm = QFontMetrics(axis.style["tickFont"] or axis.font())
-        room = max(int(cell) - fm.averageCharWidth(), fm.averageCharWidth())
-        names = [fm.elidedText(c, Qt.TextElideMode.ElideRight, room) for c in self.classes[:n]]
-        axis.setTicks([[(k + 0.5, name) for k, name in enumerate(names)]])
+        gap = fm.averageCharWidth()  # between neighbouring names
+        names = self.classes[:n]
+        widest = max(fm.horizontalAdvance(c) for c in names)
+        lines = next((k for k in range(1, MAX_LINES) if widest <= k * cell - gap), MAX_LINES)
+        # one line fits in the cells; more lines reach past the last column, into a margin
+        edge = 0 if lines == 1 else EDGE_CHARS * fm.averageCharWidth()
+        plot.layout.setContentsMargins(1, 1, 1 + edge, 1)  # pyqtgraph's 1 px, and the margin
+        labels = []
+        for k, name in enumerate(names):
+            room = lines * cell - gap
+            if k == n - 1:  # the last name may reach into the margin right of the matrix only
+                room = min(room, cell + 2 * edge - gap)
+            text = fm.elidedText(name, Qt.TextElideMode.ElideRight, max(int(room), gap))
+            labels.append((k + 0.5, "\n" * (k % lines) + text))
+        # names may reach past the axis' ends (pyqtgraph drops those reaching further)
+        axis.setStyle(hideOverlappingLabels=int(lines * cell + edge))
+        axis.setTicks([labels])
+        if lines == 1:
+            axis.setHeight(None)  # pyqtgraph's own: one line and the axis label
+        else:
+            offset = axis.style["tickTextOffset"][1] + max(0, axis.style["tickLength"])
+            axis.setHeight(lines * fm.height() + offset + axis.label.boundingRect().height())
 
     def _new_text(self, i: int, j: int) -> pg.TextItem:
         text = pg.TextItem("", anchor=(0.5, 0.5))

@@ -1,7 +1,7 @@
 """The edited timeline: the spec it compiles against, the engine's compile of it, undo/redo.
 
 Every edit is a whole new ``TimelineConfig`` proposed to the document. The document asks the
-engine (``build`` -> a RunSpec, validated by ``engine.config.validate``, whose timeline check is
+engine (``build`` -> a RunSpec, validated by ``engine.specs.validate``, whose timeline check is
 ``engine.plan_timeline``: compiled once, against the data's real units) and either pushes the
 edit on its undo stack or refuses it with the engine's message. ``compiled`` is that one object:
 the lanes, the planned-LR plot and the Diff read it. An edit is refused when it would turn a
@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 import engine
-from engine.config import RunSpec, TimelineConfig, validate
+from engine import RunSpec, TimelineConfig, validate
 
 KINDS = ("phases", "lr", "layernorm", "marks")  # TimelineConfig's lists, as in error paths
 _ITEM_PATH = re.compile(r"^timeline\.(phases|lr|layernorm|marks)\[(\d+)\]")

@@ -67,6 +67,7 @@ class TimelineEditor(QWidget):
         self._has_log = False
 
         self.undo_action, self.redo_action = self._undo_actions()
+        self._sync_undo()
         fit = QAction("Fit", self, triggered=self.fit, toolTip="Show the whole run")
         self.toolbar = EditorToolbar(
             self.shape,
@@ -152,14 +153,38 @@ class TimelineEditor(QWidget):
 
     # --- building ---
     def _undo_actions(self) -> tuple[QAction, QAction]:
-        undo = self.doc.undo_stack.createUndoAction(self, "Undo")
+        """Undo and Redo with fixed labels: QUndoStack's own actions put the edit's name in
+        the button's text, which widens the toolbar past a 1280 px window. The name goes in
+        the tooltip instead."""
+        stack = self.doc.undo_stack
+        undo = QAction("Undo", self, triggered=stack.undo)
         undo.setShortcut(QKeySequence("Ctrl+Z"))
-        redo = self.doc.undo_stack.createRedoAction(self, "Redo")
+        redo = QAction("Redo", self, triggered=stack.redo)
         redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         for action in (undo, redo):
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.addAction(action)
+        # (can, the edit's name) as the stack last announced them: the stack announces its
+        # last change while it is being deleted, when it can no longer be asked
+        self._undo_state = {"Undo": [False, ""], "Redo": [False, ""]}
+        stack.canUndoChanged.connect(lambda on: self._undo_changed("Undo", 0, on))
+        stack.undoTextChanged.connect(lambda text: self._undo_changed("Undo", 1, text))
+        stack.canRedoChanged.connect(lambda on: self._undo_changed("Redo", 0, on))
+        stack.redoTextChanged.connect(lambda text: self._undo_changed("Redo", 1, text))
         return undo, redo
+
+    def _undo_changed(self, name: str, field: int, value) -> None:
+        self._undo_state[name][field] = value
+        self._sync_undo()
+
+    def _sync_undo(self) -> None:
+        """Undo/Redo enabled when there is an edit to take back (and edits are allowed); the
+        edit's name in their tooltips."""
+        for action, keys in ((self.undo_action, "Ctrl+Z"), (self.redo_action, "Ctrl+Shift+Z")):
+            name = action.text()
+            can, text = self._undo_state[name]
+            action.setEnabled(self.editable and can)
+            action.setToolTip(f"{name}: {text} ({keys})" if can else f"Nothing to {name.lower()}")
 
     # --- state ---
     @property
@@ -196,8 +221,7 @@ class TimelineEditor(QWidget):
 
     def _sync_enabled(self) -> None:
         self.toolbar.set_editable(self.editable)
-        for action in (self.undo_action, self.redo_action):
-            action.setEnabled(self.editable)
+        self._sync_undo()
         if self.properties.form is not None:
             self.properties.form.setEnabled(self.editable)
         self.delete_action.setEnabled(self.editable)
@@ -286,7 +310,7 @@ class TimelineEditor(QWidget):
             return None
         items = getattr(self.doc.timeline, sel.kind)
         if sel.index is None:
-            return engine.config.PhaseSpec(name="main") if sel.kind == "phases" else None
+            return engine.PhaseSpec(name="main") if sel.kind == "phases" else None
         return items[sel.index] if sel.index < len(items) else None
 
     def select(self, sel: Selection | None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from engine.config import LRSegment, Mark, NormEvent, PhaseSpec, Position, TimelineConfig
+from engine import LRSegment, Mark, NormEvent, PhaseSpec, Position, TimelineConfig
 
 SHAPES = ("constant", "linear", "cosine", "exp", "step", "points")
 NORM_ACTIONS = ("set", "ramp", "freeze", "unfreeze", "eps", "backend", "calibrate")

@@ -9,10 +9,12 @@ its end to change ``over``), hollow circles for the calibrations the engine adds
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPointF, QRect
+from PySide6.QtGui import QColor, QFontMetrics
 
 from workbench.timeline import edits, geometry
 from workbench.timeline.items import Handle
@@ -23,6 +25,7 @@ LANE_MAX_PX = 72  # ... until a deep model's rows share this much (the window mu
 
 
 ROOMY_ROW_PX = 20  # ... and the most a row gets when the dock has room
+TITLE_GAP = 2  # px at least between the letters of two row titles
 
 
 def norm_height(rows: int, roomy: bool = False) -> int:
@@ -47,6 +50,16 @@ LETTERS = {"eps": "ε", "backend": "B", "calibrate": "σ"}
 TOP, BOTTOM = 0.15, 0.85  # strength 1 and 0 inside a row (rows run downwards)
 
 
+def labelled_rows(rows: int, row_px: float, line_px: float) -> list[int]:
+    """The rows whose title fits: every k-th from the top, k the fewest rows a line of text
+    needs, and always the last (the final norm), dropping the one it would touch."""
+    if rows <= 0:
+        return []
+    every = max(1, math.ceil(line_px / row_px)) if row_px > 0 else rows
+    shown = [r for r in range(rows) if r % every == 0 and rows - 1 - r >= every]
+    return [*shown, rows - 1]
+
+
 def _layers_text(layers) -> str:
     return layers if isinstance(layers, str) else ", ".join(str(x) for x in layers)
 
@@ -68,22 +81,44 @@ class NormLane(Lane):
     kind = "layernorm"
 
     def heights(self) -> tuple[int, int, int]:
-        rows = len(self.rows)  # grows a little with room to spare (LR more)
-        return norm_height(rows), norm_height(rows, roomy=True), 1
+        # grows with room to spare: a few rows a little (LR more), a deep model's as much as LR
+        rows = len(self.rows)
+        return norm_height(rows), norm_height(rows, roomy=True), max(1, rows // 3)
 
     def __init__(self, editor):
         super().__init__(editor)
         self.vb.invertY(True)
         self.rows: list = []  # layer groups, top to bottom
+        self._ticks: list = []
+        self.vb.sigResized.connect(lambda *_: self.label_rows())
 
     def set_rows(self, groups) -> None:
         if [g[0] for g in groups] != [g[0] for g in self.rows]:
             self.rows = groups
             n = max(len(groups), 1)
             self.vb.setYRange(0, n, padding=0)
-            ticks = [(r + 0.5, f"LN {layer}") for r, (layer, _) in enumerate(groups)]
-            self.plot.getAxis("left").setTicks([ticks, []])
+            self.label_rows()
         return len(groups)
+
+    def label_rows(self) -> None:
+        """Title the rows that have room: a deep model's rows are thinner than a line of text
+        (13 rows of a 12-layer model share about 72 px), so every k-th row is titled, k the
+        fewest rows that keep two titles' letters TITLE_GAP px apart, and the others get a
+        bare tick (an event's tooltip names its layer)."""
+        axis = self.plot.getAxis("left")
+        n = len(self.rows)
+        names = [f"LN {layer}" for layer, _ in self.rows]
+        fm = QFontMetrics(axis.style["tickFont"] or axis.font())
+        letters = QRect()  # of every title, around the baseline
+        for name in names:
+            letters = letters.united(fm.tightBoundingRect(name))
+        height = self.vb.height() or norm_height(n) - 4  # before the first layout: its least
+        shown = set(labelled_rows(n, height / max(n, 1), letters.height() + TITLE_GAP))
+        titles = [(r + 0.5, name) for r, name in enumerate(names) if r in shown]
+        bare = [(r + 0.5, "") for r in range(n) if r not in shown]
+        if [titles, bare] != self._ticks:  # a resize that changes nothing redraws nothing
+            self._ticks = [titles, bare]
+            axis.setTicks(self._ticks)
 
     def row_of(self, layer) -> int | None:
         for r, (name, _) in enumerate(self.rows):

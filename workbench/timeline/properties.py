@@ -3,7 +3,7 @@ form in a dialog on double-click.
 
 Fields are generated from the item's dataclass (help text as tooltips). A value is typed as it
 would be written in the YAML (``1.0e-3``, ``"25%"``, ``[0, 1]``, ``{source: text, path: x}``)
-and the item is rebuilt by the engine's own loader (``engine.config.from_dict``), so a field
+and the item is rebuilt by the engine's own loader (``engine.from_dict``), so a field
 accepts exactly what a spec file accepts and a mistake is reported with the engine's message.
 """
 
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from engine.config import from_dict, to_dict
+from engine import from_dict, to_dict
 
 IDLE_HINT = (
     "Click an item to see and edit its values here.<br><br>"
@@ -71,7 +71,9 @@ def show_value(value: Any) -> str:
         return value
     if isinstance(value, float):
         return repr(value)
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000)
+    # a bare scalar (an int, a bool) is dumped as a document with its end marker: "40\n...\n"
+    return text.removesuffix("...\n").strip()
 
 
 class PropertyForm(QWidget):
@@ -108,6 +110,11 @@ class PropertyForm(QWidget):
             for option in ([None] if optional else []) + options:
                 combo.addItem("" if option is None else str(option), option)
             combo.setCurrentIndex(max(combo.findData(value), 0))
+            # as narrow as the panel: a combo sized to its longest choice would widen it
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(6)
             combo.activated.connect(lambda _: self.committed.emit())
             return combo
         if tp is bool:
@@ -116,6 +123,7 @@ class PropertyForm(QWidget):
             box.toggled.connect(lambda _: self.committed.emit())
             return box
         line = QLineEdit(show_value(value))
+        line.setCursorPosition(0)  # a value wider than the field shows its start, not its end
         key = f.name.rstrip("_")
         self._shown[key] = line.text()
         line.editingFinished.connect(lambda: self._finished(key, line))
@@ -182,9 +190,13 @@ class PropertiesPanel(QWidget):
         layout.addLayout(self._holder)
         layout.addWidget(self.hint)
         layout.addStretch(1)
+        # the fields take the panel's width and never scroll sideways (a horizontal bar hid
+        # the values at 1280x800); long text wraps, long values show their start
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(inner)
+        self.scroll = scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)

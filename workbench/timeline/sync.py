@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QRegularExpression, QTimer
 from PySide6.QtWidgets import QWidget
 
 import engine
-from engine.config import RunSpec, TimelineConfig, from_dict, to_dict
+from engine import RunSpec, TimelineConfig, from_dict, to_dict
 from workbench.timeline.document import is_timeline_error
 
 
