@@ -79,7 +79,7 @@ def measure(runs_dir: Path, frames: int) -> list[tuple[str, float, float]]:
 
     from engine.runs import RunWriter
     from workbench.main_window import MainWindow
-    from workbench.runs_panel import RunsPanel
+    from workbench.runs.panel import RunsPanel
     from workbench.settings import open_settings
 
     app = QApplication.instance() or QApplication([])

@@ -67,7 +67,7 @@ def screenshot(runs_dir: Path, paths: list[Path], out: Path) -> None:
     from PySide6.QtCore import Qt
 
     from benchmarks.shot_window import comparison_layout, open_window, save
-    from workbench.runs_model import COLUMNS
+    from workbench.runs.model import COLUMNS
 
     app, window = open_window(runs_dir)
     comparison_layout(window, diff=True, height=290, widths=(560, 710))

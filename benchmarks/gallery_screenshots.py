@@ -131,7 +131,7 @@ def screenshot(shot: Shot, runs_dir: Path, paths: list[Path], out: Path) -> Path
 
     from benchmarks.shot_window import comparison_layout, open_window, save
     from workbench.plots.loss import SLIDER_STEPS
-    from workbench.runs_model import COLUMNS
+    from workbench.runs.model import COLUMNS
 
     app, window = open_window(runs_dir)
     # the Diff beside the Runs table only when there is something to diff

@@ -6,7 +6,7 @@ between two firings - 10 ms) while the window trains the preset and redraws its 
 is process-wide:
 
 - ``policy``: the workbench as shipped. On a machine with <= 2 cores a CPU run whose spec leaves
-  ``train.threads`` at 0 trains with one torch thread (workbench.run_session.limit_threads).
+  ``train.threads`` at 0 trains with one torch thread (workbench.training.session.limit_threads).
 - ``torch-default``: that policy off, so torch uses its default (one thread per core).
 
 Prints one row per setting: ticks trained per second of wall time in the measured window, the

@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 import engine
 from engine import Study, load_preset, replace
 from workbench.main_window import MainWindow
-from workbench.presets import DEFAULT_PRESETS_DIR
 from workbench.script import Script
 from workbench.settings import APPLICATION, ORGANIZATION, open_settings
+from workbench.spec.presets import DEFAULT_PRESETS_DIR
 
 
 def make_window(args: argparse.Namespace) -> MainWindow | str:

@@ -24,25 +24,25 @@ from PySide6.QtWidgets import (
 import engine
 from workbench import settings as keys
 from workbench.actions import build_actions
-from workbench.config_panel import ConfigPanel
 from workbench.dialogs import ask_confirm, show_info
-from workbench.focus import Focus
-from workbench.focus_view import FocusView
-from workbench.launch import Launcher
 from workbench.log_panel import LogPanel
 from workbench.plots.activations import ActivationsView
 from workbench.plots.live import LivePlots
-from workbench.presets import DEFAULT_PRESET, DEFAULT_PRESETS_DIR, list_presets
-from workbench.progress import RunProgress
-from workbench.run_session import RunSession
-from workbench.runs_panel import RunsPanel
-from workbench.sample_panel import SamplePanel
-from workbench.spec_files import SpecFiles
+from workbench.runs.panel import RunsPanel
+from workbench.spec.files import SpecFiles
+from workbench.spec.panel import ConfigPanel
+from workbench.spec.presets import DEFAULT_PRESET, DEFAULT_PRESETS_DIR, list_presets
 from workbench.start_page import StartPage
-from workbench.status_bar import RunStatusBar
-from workbench.studies import Studies
+from workbench.studies.launch import Studies
 from workbench.theme import DEFAULT_THEME, THEMES, apply_palette
 from workbench.timeline import ConfigLink, TimelineEditor
+from workbench.training.focus import Focus
+from workbench.training.focus_view import FocusView
+from workbench.training.launch import Launcher
+from workbench.training.progress import RunProgress
+from workbench.training.sample_panel import SamplePanel
+from workbench.training.session import RunSession
+from workbench.training.status_bar import RunStatusBar
 from workbench.workers import TaskRunner
 
 DEFAULT_SIZE = (1280, 800)
@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.presets_dir = Path(presets_dir)
         self.tasks = TaskRunner(self)
         self.session = RunSession(runs_dir, self)
-        self.focus = Focus(self)  # the one run the window is about: workbench.focus
+        self.focus = Focus(self)  # the one run the window is about: workbench.training.focus
         self.launcher = Launcher(self)
         self.last_run_dir: Path | None = None
         self._run_error: str | None = None  # what the engine said went wrong, for the status bar

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from workbench.main_window import MainWindow
-from workbench.presets import DEFAULT_PRESETS_DIR
 from workbench.settings import open_settings
+from workbench.spec.presets import DEFAULT_PRESETS_DIR
 
 # The tiny spec of the brief: trains 30 ticks in well under a second on a 2-core CPU.
 TINY_YAML = """\

@@ -16,7 +16,7 @@ from workbench.metric_kinds import confusion_cell, is_eval_value, is_task_metric
 from workbench.plots.classify import class_names, last_evaluation
 from workbench.plots.live import TASK_TITLE
 from workbench.plots.series import MetricStore
-from workbench.progress import RunProgress
+from workbench.training.progress import RunProgress
 
 FIRST = [[3, 2], [4, 1]]
 LAST = [[40, 10], [5, 45]]  # rows: true class, columns: predicted class

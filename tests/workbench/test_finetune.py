@@ -9,7 +9,7 @@ import engine
 from tests.workbench.classify_helpers import write_classify_run
 from tests.workbench.helpers import run_to_end
 from tests.workbench.runs_helpers import copy_runs, finish, spec
-from workbench.runs_model import COLUMNS, lineage_lines
+from workbench.runs.model import COLUMNS, lineage_lines
 
 WAIT_MS = 20_000
 

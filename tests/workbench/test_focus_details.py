@@ -11,7 +11,7 @@ from tests.workbench.focus_helpers import LONG, WAIT_MS, platform_title, start, 
 from tests.workbench.helpers import RUN_TIMEOUT_MS, button, click, dialog, run_to_end, type_into
 from workbench.plots.scalar_plot import ScalarPlot
 from workbench.plots.series import MetricStore
-from workbench.progress import RunProgress
+from workbench.training.progress import RunProgress
 
 PAUSE_MS = 2500
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.progress import (
+from workbench.training.progress import (
     RunProgress,
     format_bytes,
     format_count,

@@ -18,9 +18,9 @@ import engine
 from engine.runs import RunWriter
 from tests.engine.helpers import tiny_spec
 from tests.workbench.classify_helpers import eval_values, write_classify_run
-from workbench.presets import DEFAULT_PRESETS_DIR
-from workbench.runs_model import COLUMNS
-from workbench.runs_panel import CAPPED_CHARS
+from workbench.runs.model import COLUMNS
+from workbench.runs.panel import CAPPED_CHARS
+from workbench.spec.presets import DEFAULT_PRESETS_DIR
 from workbench.timeline import edits
 from workbench.timeline.lanes import Selection
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import engine
 from engine.specs import replace
 from workbench.log_panel import describe
-from workbench.presets import DEFAULT_PRESETS_DIR
-from workbench.run_session import limit_threads, target_of
+from workbench.spec.presets import DEFAULT_PRESETS_DIR
+from workbench.training.session import limit_threads, target_of
 
 BABY = engine.load_spec(DEFAULT_PRESETS_DIR / "baby-gpt.yaml")
 

@@ -14,8 +14,8 @@ import engine
 from engine.messages import PERCENTILES, SiteStats, Stats
 from engine.runs import RunWriter
 from tests.workbench.runs_helpers import copy_runs, make_base_runs
-from workbench.runs_export import CSV_HEADER
-from workbench.spec_diff import spec_diff
+from workbench.runs.export import CSV_HEADER
+from workbench.runs.spec_diff import spec_diff
 
 WAIT_MS = 20_000
 

@@ -17,8 +17,8 @@ import engine
 from engine.run_rows import ScalarRows
 from engine.runs import RunWriter
 from tests.workbench.conftest import write_tiny
-from workbench.follow import FollowedRun, RunsDirWatcher, Track
-from workbench.runs_panel import RunsPanel
+from workbench.runs.follow import FollowedRun, RunsDirWatcher, Track
+from workbench.runs.panel import RunsPanel
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_MS = 60_000  # the child imports torch and builds the corpus first

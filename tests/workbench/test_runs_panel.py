@@ -12,8 +12,8 @@ import engine
 from engine.specs import replace
 from tests.workbench.helpers import dialog
 from tests.workbench.runs_helpers import TIMEOUT, copy_runs, make_base_runs, spec
-from workbench.runs_model import COLUMNS
-from workbench.runs_panel import RunsPanel
+from workbench.runs.model import COLUMNS
+from workbench.runs.panel import RunsPanel
 
 WAIT_MS = 20_000
 

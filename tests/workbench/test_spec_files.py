@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QMessageBox
 
 import engine
 from tests.workbench.helpers import dialog
-from workbench.presets import DEFAULT_PRESETS_DIR, list_presets
 from workbench.settings import recent_files
+from workbench.spec.presets import DEFAULT_PRESETS_DIR, list_presets
 
 PRESETS = list_presets(DEFAULT_PRESETS_DIR)
 

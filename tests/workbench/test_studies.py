@@ -13,8 +13,8 @@ import engine
 from engine.config import to_dict
 from tests.workbench.helpers import button, dialog
 from tests.workbench.runs_helpers import spec
-from workbench.runs_model import COLUMNS
-from workbench.study_runner import NOT_STARTED
+from workbench.runs.model import COLUMNS
+from workbench.studies.runner import NOT_STARTED
 
 STUDY_MS = 120_000
 

@@ -93,7 +93,7 @@ class LivePlots:
         self.store.add(tick, values)
 
     def add_tracks(self, tracks: Mapping[str, Any], names: set[str] | None = None) -> None:
-        """Take the points of a run followed through its store (``workbench.follow.Track``s by
+        """Take the points of a run followed through its store (``workbench.runs.follow.Track``s by
         metric; ``names``: those with new rows, default all); ``redraw`` shows them."""
         for name in sorted(tracks if names is None else names):
             track = tracks.get(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
-from workbench.progress import RunProgress, format_duration, format_rate
+from workbench.training.progress import RunProgress, format_duration, format_rate
 
 PROGRESS_STEPS = 1000
 

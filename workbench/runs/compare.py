@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor
 
 import engine
-from workbench.follow import FollowedRun, Track
+from workbench.runs.follow import FollowedRun, Track
 from workbench.metric_kinds import is_dashed_metric, is_eval_value, is_task_metric, metric_symbol
 from workbench.plots.smoothing import Ema
 

@@ -20,12 +20,12 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 import engine
 from engine import delete_run, fork_run, rename_run, replace, set_tags, to_dict
 from workbench.dialogs import ask_confirm, ask_save_path, ask_text
-from workbench.focus import latest_checkpoint_tick
-from workbench.follow import LIVE
-from workbench.fork_dialog import ForkDialog
+from workbench.training.focus import latest_checkpoint_tick
+from workbench.runs.follow import LIVE
+from workbench.runs.fork_dialog import ForkDialog
 from workbench.plots.export import export_plot
-from workbench.run_session import limit_threads
-from workbench.runs_export import write_scalars_csv
+from workbench.training.session import limit_threads
+from workbench.runs.export import write_scalars_csv
 
 RESUMABLE = ("stopped", "interrupted")
 JOIN_SECONDS = 60.0

@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from engine import NOT_STARTED, Study, StudyResult, StudyRun
-from workbench.run_session import limit_threads
+from workbench.training.session import limit_threads
 
 __all__ = ["NOT_STARTED", "StudyResult", "StudyRunner"]
 JOIN_SECONDS = 60.0

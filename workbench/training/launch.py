@@ -1,4 +1,4 @@
-"""Which run a main window is about (``workbench.focus``), and starting the runs it trains.
+"""Which run a main window is about (``workbench.training.focus``), and starting the runs it trains.
 
 - Run trains the Config panel's spec; Resume and Fork in the Runs dock train a run of another
   spec (``adopt``), whose spec the locked Config panel shows while it trains. Each is the
@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import engine
-from workbench.focus import run_name, run_spec
-from workbench.progress import RunProgress
-from workbench.run_session import Starter
+from workbench.training.focus import run_name, run_spec
+from workbench.training.progress import RunProgress
+from workbench.training.session import Starter
 
 BUSY = "a run or a study is in progress: stop it first, or wait for it to end"
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from workbench.spec_diff import DiffRow, spec_diff
+from workbench.runs.spec_diff import DiffRow, spec_diff
 
 KIND_TINTS = {  # a light wash of the row: readable on both themes
     "added": "#2fb67c",

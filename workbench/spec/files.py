@@ -22,8 +22,8 @@ from workbench.dialogs import (
     ask_text,
     show_error,
 )
-from workbench.presets import preset_file_name, read_study
 from workbench.settings import add_recent, recent_files
+from workbench.spec.presets import preset_file_name, read_study
 
 YAML_FILTER = "Run specs (*.yaml *.yml);;All files (*)"
 

@@ -8,7 +8,7 @@
   Diff dock (``diff_view``) and their activation histograms compared (``runs_distributions``).
 - The actions on the selection (resume, fork, finetune from, rename, tag, delete, reveal, open
   the spec, export) live in ``runs_actions``.
-- In a window, one run is in focus (``workbench.focus``): the run training there, or the one
+- In a window, one run is in focus (``workbench.training.focus``): the run training there, or the one
   last clicked here (``runClicked``). The plots draw it as their own curves, so the overlay
   leaves it out (``set_focus``); the other selected runs are overlays.
 """
@@ -37,15 +37,15 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from workbench.diff_view import SpecDiffView
-from workbench.follow import LIVE, FollowedRun, RunsDirWatcher
+from workbench.runs.diff_view import SpecDiffView
+from workbench.runs.follow import LIVE, FollowedRun, RunsDirWatcher
 from workbench.metric_kinds import is_task_metric
 from workbench.plots.loss import SLIDER_STEPS
-from workbench.presets import DEFAULT_PRESETS_DIR
-from workbench.runs_actions import RunsActions
-from workbench.runs_compare import X_MODES, ColorBook, RunOverlay, Shown
-from workbench.runs_distributions import DistributionCompare
-from workbench.runs_model import (
+from workbench.spec.presets import DEFAULT_PRESETS_DIR
+from workbench.runs.actions import RunsActions
+from workbench.runs.compare import X_MODES, ColorBook, RunOverlay, Shown
+from workbench.runs.distributions import DistributionCompare
+from workbench.runs.model import (
     COLUMNS,
     PATH_ROLE,
     PresetNames,

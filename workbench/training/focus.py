@@ -7,7 +7,7 @@ clicked in the Runs dock (``clicked``); before any of these, the spec in the Con
 the run controls, the plots draw it as their own (bold) curves and the Sample dock samples it.
 Other runs selected in the Runs dock are overlays and nothing else.
 
-``Focus`` holds it and announces changes; ``workbench.focus_view`` keeps the views in step.
+``Focus`` holds it and announces changes; ``workbench.training.focus_view`` keeps the views in step.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 import engine
-from workbench.progress import RunProgress
+from workbench.training.progress import RunProgress
 
 SOURCES = ("spec", "session", "study", "clicked")
 TRAINING = ("running", "pausing", "paused", "stopping")

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
 
 import engine
 from engine import RunSpec, build_task, count_trainable, replace
-from workbench.config_form import Editor, FieldInfo, editable, make_editor, spec_fields
-from workbench.progress import format_bytes, format_count
+from workbench.spec.form import Editor, FieldInfo, editable, make_editor, spec_fields
 from workbench.theme import Theme
+from workbench.training.progress import format_bytes, format_count
 from workbench.workers import TaskRunner
 
 ESTIMATE_DELAY_MS = 150  # wait for a pause in typing before building the data and the model

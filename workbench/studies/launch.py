@@ -3,8 +3,9 @@
 The window asks first ("Run study X: N runs?"), then trains the study with a ``StudyRunner``
 while it stays usable: each run appears in the Runs browser as it starts (selected with its
 siblings, so their curves overlay the plots as they train) and comes into focus
-(``workbench.focus``: its name in the title and the status bar, its curves the plots' own, its
-spec in the locked Config panel), progress goes to the status bar and the log, and Run waits.
+(``workbench.training.focus``: its name in the title and the status bar, its curves the
+plots' own, its spec in the locked Config panel), progress goes to the status bar and the
+log, and Run waits.
 When the study ends, all its runs are selected for comparison, the Runs dock and the Loss tab
 come forward, and the Config panel shows the user's spec again. Stop (or closing the window)
 stops the runs training, each with a checkpoint, and starts no more.
@@ -17,8 +18,8 @@ from pathlib import Path
 import engine
 from engine import Study, load_preset, safe_name
 from workbench.dialogs import ask_confirm, ask_open_path, show_error
-from workbench.focus import run_name, run_spec
-from workbench.study_runner import StudyResult, StudyRunner
+from workbench.studies.runner import StudyResult, StudyRunner
+from workbench.training.focus import run_name, run_spec
 
 STUDY_FILTER = "Studies (*.yaml *.yml);;All files (*)"
 

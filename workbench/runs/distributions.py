@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLay
 
 import engine
 from workbench.plots.export import add_export_menu
-from workbench.runs_compare import Shown
+from workbench.runs.compare import Shown
 
 KINDS = (("input", "in"), ("output", "out"))
 FILL_ALPHA = 60

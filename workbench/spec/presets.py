@@ -1,8 +1,8 @@
 """The preset library: every ``*.yaml`` in the presets folder, with its name and description.
 
 A preset is a run spec, or a study (a ``base`` spec and ``variants``, trained together by
-``python -m engine study``, or by the window: ``workbench.studies``). The window loads run specs
-into the Config panel and offers to run studies.
+``python -m engine study``, or by the window: ``workbench.studies.launch``). The window loads
+run specs into the Config panel and offers to run studies.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import engine
 
-DEFAULT_PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+DEFAULT_PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 DEFAULT_PRESET = "baby-gpt.yaml"
 
 

@@ -23,7 +23,7 @@ from PySide6.QtGui import QColor
 
 import engine
 from engine import run_tags
-from workbench.presets import list_presets
+from workbench.spec.presets import list_presets
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = (

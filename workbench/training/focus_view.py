@@ -1,5 +1,5 @@
-"""Keeps a main window's views on its focus run (``workbench.focus``): the title, the toolbar's
-label, the status bar, the run controls, the Sample dock, the Runs overlay and the plots.
+"""Keeps a main window's views on its focus run (``workbench.training.focus``): the title, the
+toolbar's label, the status bar, the run controls, the Sample dock, the Runs overlay and the plots.
 
 The plots get the focus run's points from where they are: the window's own run from its
 messages (``MainWindow._on_messages``), after the history a resumed run already has in its
@@ -17,11 +17,11 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
 import engine
-from workbench.focus import latest_checkpoint_tick
-from workbench.follow import FollowedRun, Track
 from workbench.plots.events import RunEvents
-from workbench.progress import WINDOW, RunProgress
-from workbench.run_session import target_of
+from workbench.runs.follow import FollowedRun, Track
+from workbench.training.focus import latest_checkpoint_tick
+from workbench.training.progress import WINDOW, RunProgress
+from workbench.training.session import target_of
 
 APP_NAME = "Tickbench"
 POLL_MS = 500
