@@ -26,18 +26,24 @@ def make_window(args: argparse.Namespace) -> MainWindow | str:
     spec = None
     args.study = None
     try:
-        if args.preset:
-            preset = load_preset(args.preset)
-            variant = getattr(args, "variant", None)
-            if isinstance(preset, Study) and variant is not None:
-                names = [name for name, _ in preset.variants]
-                if variant not in names:
-                    raise engine.ConfigError("--variant", f"no variant {variant!r} in {names}")
-                spec = dict(preset.variants)[variant]
-            elif isinstance(preset, Study):
-                args.study = preset
-            else:
-                spec = preset
+        variant = getattr(args, "variant", None)
+        preset = load_preset(args.preset) if args.preset else None
+        names = [name for name, _ in preset.variants] if isinstance(preset, Study) else []
+        if variant is not None and not names:
+            raise engine.ConfigError("--variant", "only a study preset has variants")
+        if variant is not None and variant not in names:
+            raise engine.ConfigError("--variant", f"no variant {variant!r}; the study has {names}")
+        if getattr(args, "dump_timeline", None) is not None and names and variant is None:
+            raise engine.ConfigError(
+                "--dump-timeline", f"a study of {len(names)} runs ({', '.join(names)}): "
+                "pick one with --variant"
+            )  # fmt: skip
+        if variant is not None:
+            spec = dict(preset.variants)[variant]
+        elif isinstance(preset, Study):
+            args.study = preset
+        else:
+            spec = preset
         steps = {"train.steps": args.steps} if args.steps is not None else None
         if spec is not None and steps:
             spec = replace(spec, steps)
@@ -45,7 +51,7 @@ def make_window(args: argparse.Namespace) -> MainWindow | str:
             variants = [(name, replace(s, steps)) for name, s in args.study.variants]
             args.study = dataclasses.replace(args.study, variants=variants)
     except (engine.ConfigError, OSError) as exc:  # OSError: the file went away meanwhile
-        return f"{args.preset}: {exc}"
+        return f"{args.preset}: {exc}" if args.preset else str(exc)
     window = MainWindow(
         open_settings(args.settings),
         runs_dir=args.runs_dir,

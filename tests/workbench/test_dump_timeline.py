@@ -118,3 +118,18 @@ def test_one_edit_in_the_config_form_compiles_the_timeline_once(
     assert doc.error is not None and doc.error.path == "timeline.lr[1].end"
     assert len(built) == 2  # the refused compile, and every good item without lr[1]
     assert geometry.segment_spans(doc.compiled, 3) == [(0, 4), None, (49, 8160)]
+
+
+def test_a_study_or_a_variant_that_cannot_be_drawn_is_refused_in_one_line(tmp_path):
+    settings = tmp_path / "s.ini"
+    cases = [
+        (["--preset", "presets/brackets-finetune.yaml"], "pick one with --variant"),
+        (["--preset", "presets/baby-gpt.yaml", "--variant", "x"], "only a study preset"),
+        (["--preset", "presets/brackets-finetune.yaml", "--variant", "x"], "no variant 'x'"),
+    ]
+    for args, says in cases:
+        out = tmp_path / "never.csv"
+        done = run_workbench(*args, "--dump-timeline", out, "--settings", settings)
+        assert done.returncode == 2, args
+        assert len(done.stderr.strip().splitlines()) == 1 and says in done.stderr, done.stderr
+        assert not out.exists()  # never another preset's timeline in its place
