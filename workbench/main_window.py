@@ -89,10 +89,18 @@ class MainWindow(QMainWindow):
         self.status = RunStatusBar()
         self.setStatusBar(self.status)
         self.commands = build_actions(self)
-        self.files = SpecFiles(self)
+        self.files = SpecFiles(
+            self,
+            self.config,
+            settings,
+            self.presets_dir,
+            busy=lambda: self.busy,
+            training=lambda: self.session.active,
+        )
         self._build_docks()
         self.studies = Studies(self)
         self.focus_view = FocusView(self)
+        self._connect_files()
         self._connect()
 
         self.resize(*DEFAULT_SIZE)
@@ -157,6 +165,25 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.config_dock], [CONFIG_WIDTH], Qt.Orientation.Horizontal)
         self.resizeDocks([self.log_dock], [LOG_HEIGHT], Qt.Orientation.Vertical)
         self.resizeDocks([self.timeline_dock], [TIMELINE_HEIGHT], Qt.Orientation.Vertical)
+
+    def _connect_files(self) -> None:
+        files = self.files
+        files.shown.connect(self.focus.show_spec)
+        files.draftChanged.connect(self.focus_view.refresh_title)
+        files.studyChosen.connect(self.studies.ask_run)
+        files.presetsChanged.connect(self.reload_presets)
+        files.finetuneShown.connect(self._finetune_shown)
+        files.message.connect(self._files_said)
+
+    def _files_said(self, level: str, text: str) -> None:
+        if level == "error":
+            self.report_error(text)
+        else:
+            self.log.add(level, text)
+
+    def _finetune_shown(self, text: str) -> None:
+        self.status.showMessage(text)
+        self.config_dock.raise_()
 
     def _connect(self) -> None:
         self.config.validityChanged.connect(lambda _: self.sync_actions())

@@ -9,10 +9,12 @@ run's spec (``lend``) and the draft comes back when it ends (``give_back``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtWidgets import QMenu
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QMenu, QWidget
 
 import engine
 from workbench.dialogs import (
@@ -28,12 +30,33 @@ from workbench.spec.presets import preset_file_name, read_study
 YAML_FILTER = "Run specs (*.yaml *.yml);;All files (*)"
 
 
-class SpecFiles:
-    """File operations of main window ``window``. Every failure is shown in a dialog and leaves
-    the form as it was."""
+class SpecFiles(QObject):
+    """File operations on the Config panel ``config``: dialogs open over ``parent``; recent
+    files go in ``settings``; presets are saved in ``presets_dir``. ``busy()``: a run or a study
+    is training (no loading then); ``training()``: a run of the window's session is (no finetune
+    draft then). Every failure is shown in a dialog and leaves the form as it was; what the
+    window does about a change it learns from the signals."""
 
-    def __init__(self, window):
-        self.window = window
+    shown = Signal(object)  # a new draft (a RunSpec) is in the form, to be the focus
+    draftChanged = Signal()  # the draft's file or its saved state changed (the title's [*])
+    studyChosen = Signal(object)  # the file opened is a study: offer to run it (its path)
+    presetsChanged = Signal()  # a preset was written into presets_dir
+    finetuneShown = Signal(str)  # a finetune draft is in the form (a one-line summary)
+    message = Signal(str, str)  # (level, text) for the log: "info" or "error"
+
+    def __init__(
+        self,
+        parent: QWidget,
+        config,
+        settings: QSettings,
+        presets_dir: Path,
+        busy: Callable[[], bool],
+        training: Callable[[], bool],
+    ):
+        super().__init__(parent)
+        self.parent_widget, self.config, self.settings = parent, config, settings
+        self.presets_dir = Path(presets_dir)
+        self.busy, self.training = busy, training
         self.path: Path | None = None  # the file the form was loaded from
         self.clean: engine.RunSpec | None = None  # the draft as last loaded or saved
         self._draft: tuple[engine.RunSpec, Path | None] | None = None  # while a run's is lent
@@ -42,19 +65,18 @@ class SpecFiles:
     @property
     def modified(self) -> bool:
         """The draft has edits that no file holds (an invalid form always has)."""
-        draft = self._draft[0] if self._draft is not None else self.window.config.spec
+        draft = self._draft[0] if self._draft is not None else self.config.spec
         return draft is None or draft != self.clean
 
     def _mark_clean(self) -> None:
-        self.clean = self.window.config.spec
-        self.window.focus_view.refresh_title()
+        self.clean = self.config.spec
+        self.draftChanged.emit()
 
     def ask_load(self, path: str | Path, remember: bool = False) -> None:
         """Load ``path`` (a preset, a recent file, a run's spec), first asking whether to drop
         the draft's unsaved edits. ``remember``: add it to the recent files."""
-        window = self.window
-        if window.busy:
-            window.report_error(f"cannot open {Path(path).name}: a run is in progress")
+        if self.busy():
+            self.message.emit("error", f"cannot open {Path(path).name}: a run is in progress")
             return
         load = partial(self.open_file if remember else self.load, path)
         self._unless_edited(f"Load {Path(path).name}", load)
@@ -63,9 +85,9 @@ class SpecFiles:
         if not self.modified:
             then()
             return
-        name = self.window.config.spec.name if self.window.config.spec else "the spec"
+        name = self.config.spec.name if self.config.spec else "the spec"
         ask_confirm(
-            self.window,
+            self.parent_widget,
             "Discard unsaved edits?",
             f"The Config panel's spec ({name}) has edits that are not saved.\n\n"
             f"{what} and discard them?",
@@ -77,7 +99,7 @@ class SpecFiles:
     def lend(self, spec: engine.RunSpec) -> None:
         """Show the spec of a run training here that is not the draft, keeping the draft to
         ``give_back``. An invalid draft stays in the (locked) form instead: nothing is lost."""
-        config = self.window.config
+        config = self.config
         if self._draft is None:
             if config.spec is None:
                 return
@@ -90,9 +112,9 @@ class SpecFiles:
             return
         spec, path = self._draft
         self._draft = None
-        self.window.config.set_spec(spec)
+        self.config.set_spec(spec)
         self.path = path
-        self.window.focus_view.refresh_title()
+        self.draftChanged.emit()
 
     def load(self, path: str | Path) -> bool:
         """Put the spec in ``path`` in the form; a study is offered to run instead (the form
@@ -101,10 +123,12 @@ class SpecFiles:
             spec = engine.load_spec(path)
         except (engine.ConfigError, OSError) as exc:
             if read_study(Path(path)) is not None:
-                self.window.studies.ask_run(path)
+                self.studyChosen.emit(path)
                 return False
-            show_error(self.window, "Cannot open spec", f"{path}\n\n{exc}", "specErrorDialog")
-            self.window.log.add("error", f"cannot open {path}: {exc}")
+            show_error(
+                self.parent_widget, "Cannot open spec", f"{path}\n\n{exc}", "specErrorDialog"
+            )
+            self.message.emit("error", f"cannot open {path}: {exc}")
             return False
         self.show_spec(spec, path)
         return True
@@ -112,29 +136,27 @@ class SpecFiles:
     def show_spec(self, spec: engine.RunSpec, path: str | Path | None) -> None:
         """Put ``spec`` (read from ``path``; None: a default) in the form: the new draft, in
         focus."""
-        self.window.config.set_spec(spec)
+        self.config.set_spec(spec)
         self.path = Path(path) if path is not None else None
         self._mark_clean()
-        if not self.window.busy:  # the run training stays in focus
-            self.window.focus.show_spec(self.window.config.spec)
+        if not self.busy():  # the run training stays in focus
+            self.shown.emit(self.config.spec)
         if path is not None:
-            self.window.log.add("info", f"loaded {path}")
+            self.message.emit("info", f"loaded {path}")
 
     def show_finetune(self, spec: engine.RunSpec, run_dir: Path) -> bool:
         """Put ``spec``, which starts from the weights of the run at ``run_dir``, in the form
         (not while a run trains: the form is locked then)."""
-        window = self.window
-        if window.session.active:
-            window.report_error(f"cannot finetune from {run_dir.name}: a run is in progress")
+        if self.training():
+            self.message.emit("error", f"cannot finetune from {run_dir.name}: a run is in progress")
             return False
-        window.config.set_spec(spec)
+        self.config.set_spec(spec)
         self.path = None  # a new spec: saving asks where
         self.clean = None  # not in any file yet
-        window.focus.show_spec(window.config.spec)
+        self.shown.emit(self.config.spec)
         text = f"weights from {run_dir.name}: edit data/head, then Run"
-        window.log.add("info", f"{text} (train.init_from: {spec.train.init_from})")
-        window.status.showMessage(text)
-        window.config_dock.raise_()
+        self.message.emit("info", f"{text} (train.init_from: {spec.train.init_from})")
+        self.finetuneShown.emit(text)
         return True
 
     def ask_finetune(self, spec: engine.RunSpec, run_dir: Path) -> None:
@@ -145,40 +167,40 @@ class SpecFiles:
 
     def ask_open(self) -> None:
         open_file = partial(self.ask_load, remember=True)
-        ask_open_path(self.window, "Open spec", YAML_FILTER, open_file, "openSpecDialog")
+        ask_open_path(self.parent_widget, "Open spec", YAML_FILTER, open_file, "openSpecDialog")
 
     def open_file(self, path: str) -> None:
         if self.load(path):
-            add_recent(self.window.settings, path)
+            add_recent(self.settings, path)
 
     def ask_save(self) -> None:
-        ask_save_path(self.window, "Save spec as", YAML_FILTER, self.save, "saveSpecDialog")
+        ask_save_path(self.parent_widget, "Save spec as", YAML_FILTER, self.save, "saveSpecDialog")
 
     def save(self, path: str) -> bool:
-        spec = self.window.config.spec
+        spec = self.config.spec
         if spec is None or not self._write(spec, Path(path)):
             return False
         self.path = Path(path)
         self._mark_clean()
-        add_recent(self.window.settings, path)
+        add_recent(self.settings, path)
         return True
 
     def _write(self, spec: engine.RunSpec, path: Path) -> bool:
         try:
             engine.save_spec(spec, path)
         except OSError as exc:
-            show_error(self.window, "Cannot save", f"{path}\n\n{exc}", "saveErrorDialog")
+            show_error(self.parent_widget, "Cannot save", f"{path}\n\n{exc}", "saveErrorDialog")
             return False
-        self.window.log.add("info", f"saved {path}")
+        self.message.emit("info", f"saved {path}")
         return True
 
     def ask_save_preset(self) -> None:
-        spec = self.window.config.spec
+        spec = self.config.spec
         if spec is not None:
             ask_text(
-                self.window,
+                self.parent_widget,
                 "Save as preset",
-                f"Preset name (saved in {self.window.presets_dir}):",
+                f"Preset name (saved in {self.presets_dir}):",
                 spec.name,
                 self._preset_named,
                 "presetNameDialog",
@@ -186,14 +208,14 @@ class SpecFiles:
 
     def _preset_named(self, name: str) -> None:
         try:
-            path = self.window.presets_dir / preset_file_name(name)
+            path = self.presets_dir / preset_file_name(name)
         except ValueError as exc:
-            show_error(self.window, "Cannot save preset", str(exc), "saveErrorDialog")
+            show_error(self.parent_widget, "Cannot save preset", str(exc), "saveErrorDialog")
             return
         write = partial(self._write_preset, path, name.strip())
         if path.exists():
             ask_confirm(
-                self.window,
+                self.parent_widget,
                 "Replace preset?",
                 f"{path.name} already exists. Replace it?",
                 "Replace",
@@ -204,19 +226,19 @@ class SpecFiles:
             write()
 
     def _write_preset(self, path: Path, name: str) -> None:
-        spec = self.window.config.spec
+        spec = self.config.spec
         if spec is None:
             return
         spec = dataclasses.replace(spec, name=name)
         if self._write(spec, path):
-            self.window.config.set_spec(spec)
+            self.config.set_spec(spec)
             self.path = path
             self._mark_clean()
-            self.window.reload_presets()
+            self.presetsChanged.emit()
 
     def fill_recent_menu(self, menu: QMenu) -> None:
         menu.clear()
-        files = recent_files(self.window.settings)
+        files = recent_files(self.settings)
         for file in files:
             menu.addAction(file, partial(self.ask_load, file, remember=True))
         if not files:
