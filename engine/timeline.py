@@ -26,6 +26,7 @@ Norm events (``timeline.layernorm``), per selected norm, in time order:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -73,7 +74,7 @@ def layer_groups(model: ModelConfig) -> list[tuple[int | str, list[str]]]:
     groups: dict[int | str, list[str]] = {}
     for site in norm_site_names(model):
         groups.setdefault(_layer_of(site), []).append(site)
-    return sorted(groups.items(), key=lambda g: (g[0] == "final", g[0] if g[0] != "final" else 0))
+    return list(groups.items())  # the sites' order: blocks 0, 1, ..., then final
 
 
 def _layer_of(site: str) -> int | str:
@@ -450,6 +451,10 @@ class CompiledTimeline:
 
     def spans(self, kind: str | None = None) -> list[Span]:
         """Phases, LR segments and norm ramps as tick spans, each with its spec item."""
+        return [s for s in self._all_spans if kind is None or s.kind == kind]
+
+    @functools.cached_property
+    def _all_spans(self) -> list[Span]:  # built once: the compiled timeline never changes
         out = [
             Span("phase", p.start, p.end, p.name, self._source("phases", p.index))
             for p in self.phases
@@ -464,7 +469,7 @@ class CompiledTimeline:
                 detail = {"layer": layer, "sites": sites, "to": ev.to, "shape": ev.shape}
                 label = f"LN ramp {layer}"
                 out.append(Span("ramp", tick, end, label, self._source("layernorm", i), detail))
-        return [s for s in out if kind is None or s.kind == kind]
+        return out
 
     def resolve(self, position, path: str = "position") -> int | None:
         """Tick of a written position (``"2ep"``, ``"50Ktok"``) in this run's units; None for one
@@ -477,7 +482,15 @@ class CompiledTimeline:
 
     def from_source(self, source: str) -> list[Edge]:
         """The edges spec item ``source`` (``timeline.marks[0]``) fired, in tick order."""
-        return [e for e in self.edges() if e.source == source and not e.detail.get("auto")]
+        return list(self._by_source.get(source, ()))
+
+    @functools.cached_property
+    def _by_source(self) -> dict[str, list[Edge]]:  # the editor asks once per item per redraw
+        index: dict[str, list[Edge]] = {}
+        for edge in self.edges():
+            if not edge.detail.get("auto"):
+                index.setdefault(edge.source, []).append(edge)
+        return index
 
     def strength_changes(self, tick: int) -> dict[str, float]:
         """Norm strengths that differ at ``tick`` from the tick before (1.0 before tick 0):

@@ -67,7 +67,6 @@ class _Trainer:
 
     def __init__(self, parts: Parts):
         """The parts ``set_up`` made; nothing is built here."""
-        self.parts = parts
         self.spec, self.world, self.device = parts.spec, parts.world, parts.device
         self.timeline, self.tokens_per_tick = parts.timeline, parts.tokens_per_tick
         self.tasks, self.first, self.unknown = parts.tasks, parts.tasks[0], parts.unknown
