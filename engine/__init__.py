@@ -29,7 +29,13 @@ from engine.handle import RunHandle
 from engine.kernels import backend_on
 from engine.lr_schedule import tick_of_u, u_of_tick
 from engine.messages import Event, Log, Message, Scalars, SiteStats, Stats, Status
-from engine.plan import STRENGTH_PREFIX, plan_timeline, timeline_columns, write_timeline_csv
+from engine.plan import (
+    STRENGTH_PREFIX,
+    plan_of_run,
+    plan_timeline,
+    timeline_columns,
+    write_timeline_csv,
+)
 from engine.positions import Units, resolve_position, units_for
 from engine.run_edit import delete_run, rename_run, run_tags, set_tags
 from engine.run_rows import ScalarRows, read_scalars
@@ -112,6 +118,7 @@ __all__ = [
     "load_yaml",
     "open_run",
     "parse_spec",
+    "plan_of_run",
     "plan_timeline",
     "read_scalars",
     "read_yaml",

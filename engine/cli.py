@@ -101,7 +101,8 @@ def cmd_run(args) -> int:
     world = init_world()
     _announce(world)
     progress = Progress(spec.train.steps) if world.is_main else None
-    handle = start_run(spec, args.runs_dir, progress, name=args.name, world=world)
+    preset = Path(args.spec).stem
+    handle = start_run(spec, args.runs_dir, progress, name=args.name, world=world, preset=preset)
     return _wait(handle, world)
 
 

@@ -80,6 +80,19 @@ def plan_timeline(spec: RunSpec, world_size: int = 1, lenient: bool = False) -> 
     return found
 
 
+def plan_of_run(spec: RunSpec, meta: dict) -> CompiledTimeline | None:
+    """The plan a recorded run followed: its spec compiled for the world it trained in
+    (``meta``: the run store's metadata). When its data is gone or no longer reads, compiled
+    with the tokens per tick the run recorded; None when this engine cannot read its spec."""
+    try:
+        return plan_timeline(spec, int(meta.get("world_size", 1)))
+    except ConfigError:
+        try:
+            return CompiledTimeline(spec, units_for(spec, None, meta.get("tokens_per_tick")))
+        except ConfigError:
+            return None
+
+
 def check_plan(spec: RunSpec) -> None:
     """The timeline check of ``engine.specs.validate``: against the data when it can be built;
     when it cannot, against the spec alone (the data's own error comes when the run starts, so

@@ -216,7 +216,7 @@ class StudyRun:
         if self._prepare:
             spec = self._prepare(spec)
         sink = self._sink_for(name) if self._sink_for else None
-        handle = start_run(spec, self.folder, sink)
+        handle = start_run(spec, self.folder, sink, preset=self.study.name)
         with self._lock:
             self._handles.append(handle)
             stop = self._stop.is_set()

@@ -81,7 +81,7 @@ class _Trainer:
         self._steps_allowed = 0
         self._stop = False
 
-    def write_new_run(self, run_dir: Path) -> None:
+    def write_new_run(self, run_dir: Path, preset: str | None = None) -> None:
         """Fill a new run folder: the spec, the metadata, and ``running`` at tick 0 (a process
         killed from here on leaves a run that reads ``interrupted`` and resumes from tick 0)."""
         spec, t = self.spec, self.spec.train
@@ -98,6 +98,7 @@ class _Trainer:
                 data=self.first.info,
                 vocab=self.first.vocab.to_dict(),
                 world_size=self.world.size,
+                **({"preset": preset} if preset else {}),
                 global_batch=t.batch_size * self.world.size,
                 tokens_per_tick=self.tokens_per_tick,
                 lineage=self.steering.lineage(),
@@ -386,9 +387,12 @@ def start_run(
     name: str | None = None,
     paused: bool = False,
     world: World = SINGLE,
+    preset: str | None = None,
 ) -> RunHandle:
     """Create a run folder under ``runs_dir`` and start training ``spec`` in the background
-    (``paused``: wait before the first tick for ``resume()`` or ``step()``).
+    (``paused``: wait before the first tick for ``resume()`` or ``step()``). ``preset``: the
+    preset or study the spec was made from (its file's stem), kept in the run's metadata for
+    the Runs browser; a spec edited after loading still names the preset it came from.
 
     Raises ConfigError (before any thread starts, and before anything is written) when the data
     or model cannot be built, and StoreError when the runs directory cannot be written.
@@ -404,7 +408,7 @@ def start_run(
             nonlocal lock
             lock = RunLock(folder)  # the descriptor stays valid when the folder is renamed
             try:
-                trainer.write_new_run(folder)
+                trainer.write_new_run(folder, preset)
             except BaseException:
                 lock.release()
                 raise

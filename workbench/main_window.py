@@ -36,7 +36,7 @@ from workbench.start_page import StartPage
 from workbench.studies.launch import Studies
 from workbench.theme import DEFAULT_THEME, THEMES, apply_palette
 from workbench.timeline import ConfigLink, TimelineEditor
-from workbench.training.focus import Focus
+from workbench.training.focus import Focus, run_name
 from workbench.training.focus_view import FocusView
 from workbench.training.launch import Launcher
 from workbench.training.progress import RunProgress
@@ -98,9 +98,10 @@ class MainWindow(QMainWindow):
             training=lambda: self.session.active,
         )
         self._build_docks()
-        self.studies = Studies(self)
+        self.studies = Studies(self, lambda: self.runs.runs_dir, busy=lambda: self.busy)
         self.focus_view = FocusView(self)
         self._connect_files()
+        self._connect_studies()
         self._connect()
 
         self.resize(*DEFAULT_SIZE)
@@ -138,7 +139,9 @@ class MainWindow(QMainWindow):
         self.diff_dock = self._dock(self.runs.diff_view, "Diff", "diffDock", bottom)
         self.tabifyDockWidget(self.log_dock, self.runs_dock)
         self.tabifyDockWidget(self.runs_dock, self.diff_dock)
-        self.runs.attach(self)  # overlays on the plots, Compare tab, specs into the editor
+        self.runs.attach(self.plots)  # the selected runs overlaid on the plots
+        self.tabs.addTab(self.runs.distributions, "Compare")
+        self.runs.set_presets_dir(self.presets_dir)
         # Timeline editor: edits the Config panel's spec; locked, with a tick cursor, during a run.
         # A tab of the bottom group, raised: a strip of its own would push the window's minimum
         # height past 600 px (the layout test's 560, a small screen)
@@ -168,12 +171,51 @@ class MainWindow(QMainWindow):
 
     def _connect_files(self) -> None:
         files = self.files
+        self.runs.openSpecRequested.connect(files.ask_load)
+        self.runs.finetuneRequested.connect(files.ask_finetune)
+        self.runs.message.connect(self.log.add)
         files.shown.connect(self.focus.show_spec)
         files.draftChanged.connect(self.focus_view.refresh_title)
         files.studyChosen.connect(self.studies.ask_run)
         files.presetsChanged.connect(self.reload_presets)
         files.finetuneShown.connect(self._finetune_shown)
         files.message.connect(self._files_said)
+
+    def _connect_studies(self) -> None:
+        studies = self.studies
+        studies.started.connect(lambda: self.config.set_locked(True))
+        studies.runStarted.connect(self._study_run_started)
+        studies.runEnded.connect(self._study_run_ended)
+        studies.finished.connect(self._study_finished)
+        studies.changed.connect(self.sync_actions)
+        studies.message.connect(self._files_said)
+        studies.status.connect(self.status.showMessage)
+
+    def _study_run_started(self, path: Path, spec: engine.RunSpec | None) -> None:
+        """A study's run comes into focus, its siblings' curves overlaid as it trains."""
+        if spec is not None:
+            self.files.lend(spec)
+        self.focus.show_run("study", path, run_name(path), spec, "running")
+        self.runs.refresh_now(path)
+        self.runs.select(self.studies.paths)
+
+    def _study_run_ended(self, path: Path, status: str) -> None:
+        if path == self.focus.run_dir:
+            self.focus.set_state(status)
+            self.focus_view.poll()  # its last rows, before the study moves on
+
+    def _study_finished(self, ran: list[Path]) -> None:
+        """The user's draft comes back; the study's runs are selected for comparison."""
+        self.files.give_back()
+        self.config.set_locked(False)
+        for path in ran:
+            self.runs.watcher.forget(path)
+        self.runs.poll()
+        self.runs.select(ran)
+        self.runs_dock.raise_()
+        self.tabs.setCurrentWidget(self.plots.loss)
+        self.sync_actions()
+        self.close_if_done()
 
     def _files_said(self, level: str, text: str) -> None:
         if level == "error":
@@ -220,10 +262,8 @@ class MainWindow(QMainWindow):
         self.focus.edit_spec(spec)
 
     def _plan_changed(self) -> None:
-        """The planned LR is the editor's compiled timeline (drags included), not a compile
-        of its own."""
-        compiled = self.timeline_editor.doc.compiled
-        self.plots.set_planned_lr(compiled.lr_curve() if compiled is not None else None)
+        if not self.focus.is_run:  # a run in focus shows its own plan
+            self.focus_view.show_plan()
 
     def ask_open_spec(self) -> None:
         self.files.ask_open()

@@ -38,6 +38,7 @@ def test_run_prints_progress_and_the_run_folder_last(tmp_path):
     assert os.path.basename(run_dir).startswith("a-b-c-")  # a safe folder name
     run = open_run(run_dir)
     assert run.status == "finished" and run.spec.train.steps == 12
+    assert run.meta["preset"] == "spec"  # the file it was made from, whatever the run's name
     assert "tick 12/12" in out.stderr and "tok/s" in out.stderr and "ETA" in out.stderr
     listing = cli("list", "--runs-dir", tmp_path / "runs").stdout
     assert "a b/c" in listing and "finished" in listing and "12/12" in listing

@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine import ConfigError
+from engine import ConfigError, open_run
 from engine.runs import list_runs
 from engine.study import load_preset, parse_study, run_study
 
@@ -96,6 +96,7 @@ def test_a_study_trains_every_variant_into_one_folder(tmp_path):
     listed = list_runs(tmp_path)  # the runs browser sees runs inside study folders
     assert sorted(r.name for r in listed) == ["s-ln", "s-none", "s-rms"]
     assert {r.study for r in listed} == {folder.name}
+    assert {open_run(r.path).meta["preset"] for r in listed} == {"s"}  # what they were made from
 
 
 def test_load_preset_tells_specs_and_studies_apart(tmp_path):

@@ -81,9 +81,11 @@ def test_the_plots_keep_their_room_in_the_tab_of_a_1280x800_window(view, finishe
     assert "at tick 25:" in view.hist_title.text() and view.hist_title.isVisible()
     for plot in (view.heat, view.hist, view.sigma):  # nothing pushes a plot past its widget
         assert plot.getPlotItem().geometry().width() <= plot.viewport().width() + 1
-    legend = view.sigma_legend.sceneBoundingRect()
-    x_axis = view.sigma.getPlotItem().getAxis("bottom").sceneBoundingRect()
-    assert legend.bottom() < x_axis.top()  # the legend stays above the x axis
+    # the sites' key is above the σ plot, not over its curves; every site in it, readable
+    key = view.sigma_key
+    assert key.isVisible() and key.geometry().bottom() <= view.sigma.geometry().top()
+    assert all(f">\u25a0&nbsp;{site}</a>" in key.text() for site in view.sites)
+    assert key.height() >= key.fontMetrics().height()
 
 
 def test_stats_messages_feed_the_view_one_capture_at_a_time(view, tmp_path):

@@ -4,6 +4,7 @@ toolbar and status bar; its controls; the plots' own curves); runs compared are 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -109,6 +110,7 @@ def test_a_study_run_is_the_focus_while_the_study_trains(qtbot, make_main_window
     n = min(len(own), len(values))
     assert n >= 5 and np.allclose(own.y[:n], values[:n]) and own.x[-1] < LONG
     assert not [k for k in window.runs.overlay.curves(window.plots.loss.plot) if k[0] == run]
+    assert window.activations.run_dir == run  # the Activations tab follows it too
     assert button(window, "stopButton").isEnabled()
     assert not button(window, "pauseButton").isEnabled()
 
@@ -198,3 +200,34 @@ def test_a_run_cannot_be_resumed_while_another_trains(qtbot, make_main_window, t
     assert any("cannot resume" in line and "in progress" in line for line in window.log.lines())
     assert engine.open_run(stopped.run_dir).status == "stopped"
     assert stop(qtbot, window) == "stopped"
+
+
+def test_a_clicked_run_brings_its_activations_and_its_planned_lr(qtbot, make_main_window, tmp_path):
+    """The Activations tab and the planned-LR guide follow the run clicked, not the draft: its
+    captures from its store, its plan (another LR and a warmup) from the engine's compile."""
+    warm = {"lr": [{"start": 0, "end": 20, "shape": "linear", "from": 0.0, "to": 3e-3}]}
+    clicked = finish(
+        spec("clicked", train={"steps": 40, "stats_every": 10, "lr": 3e-3}, timeline=warm),
+        tmp_path / "runs",
+    )
+    window = make_main_window()
+    window.files.load(write_named(tmp_path, "draft"))
+    draft_lr = window.plots.lr.getPlotItem().listDataItems()
+    guide = window.plots.lr._guide
+    assert guide.getData()[1][0] == window.config.spec.train.lr  # the draft's: flat
+
+    click_row(qtbot, window, clicked)
+    assert window.focus.run_dir == clicked and window.activations.run_dir == clicked
+    stored = engine.open_run(clicked).activation_stats()
+    assert stored and set(window.activations.sites) == {site for site, _ in stored}
+    ticks = window.activations.selected().ticks
+    assert list(ticks) == list(next(iter(stored.values())).ticks)  # every capture, the last too
+    plan = engine.plan_timeline(engine.open_run(clicked).spec).lr_curve()
+    np.testing.assert_allclose(guide.getData()[1], plan)
+    assert plan[0] < 3e-4 and plan[-1] == pytest.approx(3e-3)  # its warmup, not a flat LR
+    assert draft_lr  # the LR plot kept its items
+
+    window.files.load(write_named(tmp_path, "other"))  # a spec in focus again: its plan
+    qtbot.waitUntil(lambda: window.focus.run_dir is None)
+    assert window.activations.run_dir is None and window.activations.sites == []
+    assert guide.getData()[1][0] == window.config.spec.train.lr

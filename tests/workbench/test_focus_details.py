@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+import engine
 from tests.workbench.focus_helpers import LONG, WAIT_MS, platform_title, start, write_named
 from tests.workbench.helpers import RUN_TIMEOUT_MS, button, click, dialog, run_to_end, type_into
 from workbench.plots.scalar_plot import ScalarPlot
@@ -86,6 +87,15 @@ def test_loading_a_preset_asks_before_dropping_edits(qtbot, make_main_window, tm
     click(qtbot, next(b for b in box.buttons() if b.text() == "Discard edits"))
     assert window.config.spec.name == "beta" and not window.isWindowModified()
     assert window.windowTitle() == "beta[*] — Tickbench"
+
+    # renamed and run: the run still says which preset it was made from
+    type_into(qtbot, window.config.editor("name").widget, "mine")
+    qtbot.waitUntil(lambda: window.config.is_valid and window.config.spec.name == "mine")
+    assert run_to_end(qtbot, window) == "finished"
+    assert engine.open_run(window.last_run_dir).meta["preset"] == "beta"
+    runs = window.runs
+    qtbot.waitUntil(lambda: runs.model.get(window.last_run_dir) is not None, timeout=WAIT_MS)
+    assert runs.model.get(window.last_run_dir).preset == "beta"
 
 
 def test_the_title_names_the_focus_and_tickbench_once(qtbot, make_main_window, tmp_path):

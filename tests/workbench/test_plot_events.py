@@ -116,3 +116,26 @@ def test_a_past_run_shows_what_its_store_recorded(finished_run, qtbot):
     plot.getPlotItem().plot([0, 10], [1.0, 2.0])
     plot.getPlotItem().vb.autoRange()
     assert plot.getPlotItem().vb.viewRange()[0][1] < 20
+
+
+def test_an_event_label_longer_than_a_short_plot_is_left_to_the_tooltip(qtbot):
+    """On a plot too short for it (the Activations tab's at 1280x800), a vertical label was
+    cut off by the x axis; it is left out there, kept where it fits, and its line stays."""
+    events = RunEvents("warm", 60)
+    events.add(30, "mark", {"label": "a note long enough to need a tall plot", "action": "note"})
+    events.add(40, "mark", {"label": "ok", "action": "note"})
+    plot = ScalarPlot(MetricStore(), "Loss", "nats")
+    qtbot.addWidget(plot)
+    overlay = EventOverlay()
+    overlay.attach(plot)
+    overlay.show(events)
+    shown = lambda: {t.toPlainText() for t in plot.getPlotItem().items  # noqa: E731
+                     if isinstance(t, pg.TextItem) and t.isVisible()}  # fmt: skip
+    plot.resize(500, 140)
+    plot.show()
+    qtbot.waitUntil(lambda: plot.getPlotItem().vb.height() < 120)
+    qtbot.waitUntil(lambda: shown() == {"ok"})
+    assert set(lines_of(plot)) == {30.0, 40.0}
+    assert "a note long enough" in lines_of(plot)[30.0].toolTip()
+    plot.resize(500, 500)
+    qtbot.waitUntil(lambda: shown() == {"ok", "a note long enough to need a tall plot"})

@@ -207,6 +207,40 @@ def test_runs_table_columns_fit_their_text_and_name_the_preset(laptop, qtbot, tm
     assert preset == {"wider-baby": "baby-gpt", "sort-seq2seq": "sort-seq2seq", long: "my-study"}
 
 
+def test_the_diff_wraps_long_values_instead_of_cutting_them(laptop, qtbot, tmp_path):
+    """Two runs whose LayerNorm events differ (the values the Diff dock cut to "tic..."): every
+    value is whole in its cell, wrapped onto as many lines as it needs."""
+    runs = tmp_path / "runs"
+    warm = {"at": 0, "action": "set", "layers": "all", "strength": 0.0}
+    ramp = {"at": 100, "action": "ramp", "layers": "all", "to": 1.0, "over": 300}
+    a = write_run(runs / "plain-1", tiny_spec(name="plain", train={"steps": 500}), 500)
+    note = {"at": 250, "text": "halfway: the LayerNorm ramp is done and the loss should have "
+            "recovered from the warm start; compare it with the plain run here"}  # fmt: skip
+    timeline = {"layernorm": [warm, ramp], "marks": [note]}
+    warmed = tiny_spec(name="warmed", train={"steps": 500}, timeline=timeline)
+    b = write_run(runs / "warmed-1", warmed, 500)
+    window = laptop()
+    window.runs.select([a, b])
+    window.diff_dock.raise_()
+    table = window.runs.diff_view.table
+    qtbot.waitUntil(lambda: table.rowCount() >= 3 and table.isVisible(), timeout=5000)
+    metrics = table.fontMetrics()
+    longest = 0
+    for row in range(table.rowCount()):
+        for col in range(table.columnCount()):
+            index = table.model().index(row, col)
+            room = table.visualRect(index)
+            option = QStyleOptionViewItem()
+            table.initViewItemOption(option)
+            option.rect = room
+            needs = table.itemDelegate().sizeHint(option, index)  # as the view lays it out
+            assert needs.height() <= room.height(), (index.data(), room, needs)
+            if col >= 2:
+                longest = max(longest, metrics.horizontalAdvance(index.data()) - room.width())
+    assert longest > table.columnWidth(2)  # a value more than twice its column's width
+    assert table.horizontalScrollBar().maximum() == 0  # every run's column in view
+
+
 # --- the confusion matrix ---
 def test_four_class_names_fit_under_and_beside_the_confusion_matrix(laptop, qtbot, tmp_path):
     confusion = [[50, 0, 4, 13], [2, 64, 0, 6], [5, 0, 35, 0], [10, 12, 0, 55]]

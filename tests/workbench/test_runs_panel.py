@@ -63,7 +63,7 @@ def test_the_table_lists_every_run_with_its_state(panel, runs):
     assert cell(panel, runs["alpha"], "ticks") == "30/30"
     assert cell(panel, runs["delta"], "ticks") == "20/60"
     assert cell(panel, runs["alpha"], "best val") == f"{alpha.best_val_loss:.4f}"
-    assert cell(panel, runs["alpha"], "preset") == "alpha"
+    assert cell(panel, runs["alpha"], "preset") == "alpha"  # older runs: matched by name
     assert cell(panel, runs["gamma"], "best val") == ""  # diverged before its first evaluation
     assert float(cell(panel, runs["alpha"], "tok/s").replace(",", "")) > 0
     assert cell(panel, runs["alpha"], "duration").count(":") == 1  # m:ss
@@ -84,9 +84,11 @@ def test_sorting_and_filtering(panel, runs):
 
 
 def test_runs_appear_and_refresh_while_they_train(panel, runs, qtbot, tmp_path):
-    handle = engine.start_run(spec("live", train={"steps": 100_000}), tmp_path / "runs")
+    live = spec("live", train={"steps": 100_000})
+    handle = engine.start_run(live, tmp_path / "runs", preset="baby-gpt")
     try:
         qtbot.waitUntil(lambda: cell(panel, handle.run_dir, "status") == "running", timeout=WAIT_MS)
+        assert cell(panel, handle.run_dir, "preset") == "baby-gpt"  # recorded, not guessed
         first = int(cell(panel, handle.run_dir, "ticks").split("/")[0])
         qtbot.waitUntil(
             lambda: int(cell(panel, handle.run_dir, "ticks").split("/")[0]) > first + 5,

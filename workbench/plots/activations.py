@@ -39,7 +39,7 @@ IMAGE_ROWS = 160  # value bins of the heatmap
 LOG_FLOOR = -4.0  # log colour: densities below 1e-4 of the column's peak look empty
 AXIS_WIDTH = 64  # px: the same left axis on the tick-aligned plots keeps their ticks aligned
 # px: below these the tab's scroll area scrolls instead of squeezing the plots until their
-# labels overlap (the σ legend needs room above the x axis)
+# labels overlap (the σ plot's log axis needs room for its labels)
 HEAT_HEIGHT, SIGMA_HEIGHT, HIST_WIDTH = 140, 150, 260
 HIST_EMPTY = "Histogram at the cursor's tick (no capture yet)"
 MIN_LABEL_GAP = 20  # px between the labels of the σ plot's log axis
@@ -199,9 +199,14 @@ class ActivationsView(QWidget):
         self.sigma.getPlotItem().setLogMode(y=True)
         sigma_axis = self.sigma.getPlotItem().getAxis("left")
         sigma_axis.enableAutoSIPrefix(False)  # "x0.001" on a log axis reads as a different unit
-        # top left, inside the plot: one at least SIGMA_HEIGHT tall keeps it off the x axis
-        self.sigma_legend = self.sigma.getPlotItem().addLegend(offset=(10, 5), colCount=5)
-        self.sigma_legend.setBrush(pg.mkBrush(0, 0, 0, 200))  # readable over the lines under it
+        # the sites' colours in a line of text above the plot, not a legend inside it: with
+        # 4 to 12 layers a legend covered the curves it named; a click shows that site above
+        self.sigma_key = QLabel(objectName="activationsSigmaKey", wordWrap=True)
+        self.sigma_key.setTextFormat(Qt.TextFormat.RichText)
+        self.sigma_key.setToolTip("Click a site to show its distribution above")
+        self.sigma_key.linkActivated.connect(
+            lambda site: self.select(site, self.kind_box.currentData())
+        )
         self._sigma_curves: dict[str, pg.PlotDataItem] = {}
 
         # the map and σ share their tick axis, one above the other at the same width; the
@@ -210,10 +215,17 @@ class ActivationsView(QWidget):
         self.heat.setMinimumHeight(HEAT_HEIGHT)
         self.sigma.setMinimumHeight(SIGMA_HEIGHT)
         hist_panel.setMinimumWidth(HIST_WIDTH)
+        sigma_panel = QWidget()
+        sigma_layout = QVBoxLayout(sigma_panel)
+        sigma_layout.setContentsMargins(0, 0, 0, 0)
+        sigma_layout.setSpacing(0)
+        self.sigma_key.setContentsMargins(AXIS_WIDTH, 2, 4, 2)  # under the plots' data area
+        sigma_layout.addWidget(self.sigma_key)
+        sigma_layout.addWidget(self.sigma, 1)
         ticks = QSplitter(Qt.Orientation.Vertical, objectName="activationsTickPlots")
         sides = QSplitter(Qt.Orientation.Horizontal, objectName="activationsSplitter")
         for splitter, parts in (
-            (ticks, ((self.heat, 1), (self.sigma, 1))),
+            (ticks, ((self.heat, 1), (sigma_panel, 1))),
             (sides, ((ticks, 5), (hist_panel, 2))),
         ):
             for widget, stretch in parts:
@@ -342,6 +354,13 @@ class ActivationsView(QWidget):
         for site, curve in self._sigma_curves.items():
             if all(site != s for s, _ in inputs):
                 curve.setData([], [])
+        key = " ".join(
+            f'<a href="{site}" style="color:{self._sigma_curves[site].opts["pen"].color().name()};'
+            f' text-decoration:none">\u25a0&nbsp;{site}</a>'
+            for site, _ in inputs
+        )
+        if key != self.sigma_key.text():
+            self.sigma_key.setText(key)
 
     def show_tick(self, tick: int | None) -> None:
         """Show the histogram of the capture nearest ``tick`` (None: the latest) below the map."""

@@ -1,15 +1,19 @@
-"""A run's timeline on tick-aligned plots: phases shaded, applied events as labelled lines.
+"""Runs' timelines on tick-aligned plots: phases shaded, events as labelled lines.
 
-Drawn from what the run recorded (``RunRecord.events()``, or the same ``Event`` messages as a
+The one component that draws timelines on plots (``EventOverlay``). The focus run's layer is
+drawn from what the run recorded (``RunRecord.events()``, or the same ``Event`` messages as a
 live run sends them), never from the spec's plan: a past run shows the events it really
-applied, a stopped run only those it reached, a resumed one its resume. Events at the same tick
-share one line whose label lists them.
+applied, a stopped run only those it reached, a resumed one its resume. A compared run's layer
+(the Runs overlay's) is its compiled plan (``RunEvents.from_timeline``), in the run's colour,
+on the Compare x axis. Events at the same tick share one line whose label lists them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -31,6 +35,9 @@ STYLES = {
 }
 SHORT = {"checkpoint": "ckpt", "resume": "resume", "diverged": "diverged"}
 LABEL_DROP_PX = 20  # event labels start below the phase names
+ROW_PX = 14  # a compared run's labels sit this much lower than the previous run's
+RUN_LINE_ALPHA = 170  # a compared run's lines: in its colour, a little faded
+MAX_ROWS = 8
 
 
 @dataclass
@@ -77,6 +84,24 @@ class RunEvents:
             events.add(ev.tick, ev.kind, ev.detail)
         return events
 
+    @classmethod
+    def from_timeline(cls, tl: engine.CompiledTimeline, max_lines: int = 0) -> RunEvents:
+        """What the compiled plan ``tl`` will apply: its phases, its LN events (one line per
+        tick and action, however many layers; the engine's calibrations left out) and notes;
+        only the first ``max_lines`` lines when that is set (repeating marks hide curves)."""
+        events = cls(tl.phases[0].name if tl.phases else "", tl.steps)
+        for p in tl.phases[1:]:
+            events.add(p.start, "phase", {"phase": p.name, "label": p.name})
+        for e in tl.edges():
+            if e.kind == "norm" and not e.detail.get("auto"):
+                events.add(e.tick, "norm", {"label": f"LN {e.detail['action']}"})
+            elif e.kind == "mark" and e.detail.get("action") == "note":
+                events.add(e.tick, "mark", {"label": e.label})
+        if max_lines:
+            for tick in sorted(events._lines)[max_lines:]:
+                del events._lines[tick]
+        return events
+
     def add(self, tick: int, kind: str, detail: dict) -> None:
         if kind == "phase":
             self._phases.append((tick, detail.get("phase") or detail.get("label", "")))
@@ -100,79 +125,167 @@ class RunEvents:
         return [(name, start, end) for (start, name), end in zip(starts, ends)]
 
 
+@dataclass
+class Layer:
+    """One run's events on the overlay. ``color``: every item in the run's colour (a compared
+    run) instead of a colour per kind; ``x_of``: ticks to x (NaN where not known yet) on a
+    plot whose x is not the tick; ``row``: how far down its labels sit."""
+
+    events: RunEvents
+    color: str | None = None
+    x_of: Callable[[np.ndarray], np.ndarray] | None = None
+    row: int = 0
+
+
 class EventOverlay:
-    """Draws one ``RunEvents`` on every attached plot; ``set_visible`` hides it all."""
+    """Draws layers of ``RunEvents`` on every attached plot: the focus run's (``show``) and
+    any number of others (``set_layer``); ``set_visible`` hides it all."""
+
+    FOCUS = None  # the layer ``show`` draws
 
     def __init__(self):
-        self.events: RunEvents | None = None
         self.visible = True
+        self.layers: dict[Hashable, Layer] = {}
         self._plots: list[pg.PlotItem] = []
-        self._items: dict[int, list] = {}
-        self._labels: dict[int, list[tuple[pg.TextItem, float, int]]] = {}
+        self._items: dict[tuple[int, Hashable], list] = {}
+        self._labels: dict[tuple[int, Hashable], list[tuple[pg.TextItem, float, int]]] = {}
+
+    @property
+    def events(self) -> RunEvents | None:
+        layer = self.layers.get(self.FOCUS)
+        return layer.events if layer is not None else None
 
     def attach(self, plot) -> None:
         item = plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot
         self._plots.append(item)
-        self._items[id(item)] = []
-        self._labels[id(item)] = []
         item.vb.sigRangeChanged.connect(lambda *_, p=item: self._place_labels(p))
-        self._draw(item)
+        item.vb.sigResized.connect(lambda *_, p=item: self._place_labels(p))
+        for key in self.layers:
+            self._draw(item, key)
 
     def show(self, events: RunEvents | None) -> None:
-        self.events = events
-        self.redraw()
+        """The focus run's events, in a colour per kind (None: none)."""
+        if events is None:
+            self.drop_layer(self.FOCUS)
+        else:
+            self.set_layer(self.FOCUS, Layer(events))
+
+    def set_layer(self, key: Hashable, layer: Layer) -> None:
+        self.layers[key] = layer
+        for plot in self._plots:
+            self._draw(plot, key)
+
+    def drop_layer(self, key: Hashable) -> None:
+        self.layers.pop(key, None)
+        for plot in self._plots:
+            self._clear(plot, key)
+
+    def items(self, plot, key: Hashable) -> list:
+        """The items layer ``key`` has on ``plot`` (empty while hidden)."""
+        item = plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot
+        return [i for i in self._items.get((id(item), key), []) if i.isVisible()]
 
     def set_visible(self, on: bool) -> None:
         self.visible = on
         for items in self._items.values():
             for item in items:
                 item.setVisible(on)
+        for plot in self._plots:
+            self._place_labels(plot)
 
     def redraw(self) -> None:
         for plot in self._plots:
-            self._draw(plot)
+            for key in self.layers:
+                self._draw(plot, key)
 
-    def _draw(self, plot: pg.PlotItem) -> None:
-        for item in self._items[id(plot)]:
+    def _clear(self, plot: pg.PlotItem, key: Hashable) -> None:
+        for item in self._items.pop((id(plot), key), []):
             plot.removeItem(item)
+        self._labels.pop((id(plot), key), None)
+
+    def _taken(self, plot: pg.PlotItem, key: Hashable) -> set[tuple[float, str]]:
+        """(x, label) another layer already writes on ``plot``: stacked copies of one label
+        are unreadable, so it is written once."""
+        return {
+            (text.pos().x(), text.toPlainText())
+            for (p, k), labels in self._labels.items()
+            if p == id(plot) and k != key
+            for text, _, _ in labels
+        }
+
+    def _draw(self, plot: pg.PlotItem, key: Hashable) -> None:
+        self._clear(plot, key)
+        layer = self.layers[key]
+        events, color = layer.events, layer.color
+        phases, lines = events.phases(), events.lines()
+        ticks = np.array([s for _, s, _ in phases] + [e for *_, e in phases[-1:]], dtype=float)
+        ticks = np.concatenate([ticks, np.array([line.tick for line in lines], dtype=float)])
+        xs = layer.x_of(ticks) if layer.x_of is not None else ticks
+        phase_x, line_x = xs[: len(ticks) - len(lines)], xs[len(ticks) - len(lines) :]
+        drop = (layer.row % MAX_ROWS) * ROW_PX
+        taken = self._taken(plot, key)
         items, labels = [], []
-        if self.events is not None:
-            for n, (name, start, end) in enumerate(self.events.phases()):
-                color = PHASE_COLORS[n % len(PHASE_COLORS)]
-                fill = QColor(color)
+
+        def label(text: str, x: float, c: str, angle: int, anchor, below: int) -> None:
+            if (x, text) in taken:
+                return
+            item = pg.TextItem(text, color=c, angle=angle, anchor=anchor)
+            items.append(item)
+            labels.append((item, x, below))
+
+        for n, (name, start, end) in enumerate(phases):
+            x0, x1 = phase_x[n], phase_x[n + 1]
+            if not np.isfinite(x0):
+                continue
+            x1 = x1 if np.isfinite(x1) else x0
+            c = color or PHASE_COLORS[n % len(PHASE_COLORS)]
+            if color is None or n % 2:  # a compared run shades every other phase
+                fill = QColor(c)
                 fill.setAlpha(SHADE_ALPHA)
                 no_line = pg.mkPen(None)  # the shading alone: its edges are the event lines
                 region = pg.LinearRegionItem(
-                    (start, end), movable=False, brush=fill, pen=no_line, hoverPen=no_line
+                    (x0, x1), movable=False, brush=fill, pen=no_line, hoverPen=no_line
                 )
                 region.setZValue(-10)
                 region.setToolTip(f"phase {name}: ticks {start}..{end - 1}")
-                text = pg.TextItem(name, color=color, anchor=(0, 0))
-                items += [region, text]
-                labels.append((text, start, 0))
-            for line in self.events.lines():
-                color, style = STYLES[line.kind]
-                item = pg.InfiniteLine(line.tick, 90, pen=pg.mkPen(color, width=1.2, style=style))
-                item.setToolTip(f"tick {line.tick}: {' · '.join(line.labels) or line.kind}")
-                item.setZValue(-5)
-                items.append(item)
-                if line.kind != "checkpoint" and line.labels:
-                    # a TextItem, not the line's own label: pyqtgraph 0.14 crashes adding any
-                    # item after a labelled InfiniteLine was removed from the scene
-                    text = pg.TextItem(line.label, color=color, angle=90, anchor=(1, 0))
-                    items.append(text)
-                    labels.append((text, line.tick, LABEL_DROP_PX))
+                items.append(region)
+            label(name, x0, c, 0, (0, 0), drop)
+        for line, x in zip(lines, line_x):
+            if not np.isfinite(x):
+                continue
+            c, style = STYLES[line.kind]
+            pen = pg.mkPen(c, width=1.2, style=style)
+            if color is not None:
+                faded = QColor(color)
+                faded.setAlpha(RUN_LINE_ALPHA)
+                solid = Qt.PenStyle.SolidLine if line.kind == "phase" else Qt.PenStyle.DashLine
+                c, pen = color, pg.mkPen(faded, width=1.0, style=solid)
+            item = pg.InfiniteLine(x, 90, pen=pen, movable=False)
+            item.setToolTip(f"tick {line.tick}: {' · '.join(line.labels) or line.kind}")
+            item.setZValue(-5)
+            items.append(item)
+            if line.kind != "checkpoint" and line.labels:
+                # a TextItem, not the line's own label: pyqtgraph 0.14 crashes adding any
+                # item after a labelled InfiniteLine was removed from the scene
+                label(line.label, x, c, 90, (1, 0), LABEL_DROP_PX + drop)
         for item in items:
             plot.addItem(item, ignoreBounds=True)
             item.setVisible(self.visible)
-        self._items[id(plot)] = items
-        self._labels[id(plot)] = labels
+        self._items[(id(plot), key)] = items
+        self._labels[(id(plot), key)] = labels
         self._place_labels(plot)
 
     def _place_labels(self, plot: pg.PlotItem) -> None:
         """Labels stay at the top of the view as it pans and zooms; event labels start a row
-        lower, clear of the phase names."""
+        lower, clear of the phase names. An event label longer than the plot is tall is left
+        out (cut off by the x axis it was unreadable): its line's tooltip still names it."""
         top = plot.vb.viewRange()[1][1]
         pixel = plot.vb.viewPixelSize()[1]
-        for text, x, drop in self._labels.get(id(plot), []):
-            text.setPos(x, top - drop * pixel)
+        height = plot.vb.height()
+        for (p, _), labels in self._labels.items():
+            if p == id(plot):
+                for text, x, drop in labels:
+                    text.setPos(x, top - drop * pixel)
+                    if text.angle:
+                        fits = drop + text.textItem.boundingRect().width() <= height
+                        text.setVisible(self.visible and fits)

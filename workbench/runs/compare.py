@@ -25,6 +25,7 @@ from PySide6.QtGui import QColor
 import engine
 from workbench.runs.follow import FollowedRun, Track
 from workbench.metric_kinds import is_dashed_metric, is_eval_value, is_task_metric, metric_symbol
+from workbench.plots.events import EventOverlay, Layer, RunEvents
 from workbench.plots.smoothing import Ema
 
 # Tableau 10: distinct on dark and light backgrounds, and unlike the live curves' blue/orange
@@ -50,7 +51,6 @@ DOWNSAMPLE_FACTOR = 1.0
 RAW_DOWNSAMPLE_FACTOR = 0.5  # the faint raw curve under a smoothed one: one sample per 2 px
 LINE_WIDTH = 1.0
 SYMBOL_SIZE = 6  # evaluation points: big enough to tell the metrics' markers apart
-SHADE_ALPHA = 22  # phase shading: several runs' phases overlap and must stay readable
 SMOOTHING_DELAY_MS = 80  # re-smooth once a slider drag pauses, not at every step of it
 MAX_EDGES = 40  # per run and plot: repeating marks would hide the curves
 
@@ -82,22 +82,19 @@ class Shown:
     tokens_per_tick: float = 0.0
     started: float | None = None
     timeline: engine.CompiledTimeline | None = None
+    events: RunEvents | None = None  # what ``timeline`` draws on the plots
 
     @classmethod
     def of(cls, run: FollowedRun, name: str, color: str) -> Shown:
         meta = run.record.meta
         spec = run.record.spec  # read once: a run's spec never changes
         per_tick = meta.get("tokens_per_tick")  # the whole world's, as the run measured it
-        try:  # the plan the run followed: the same compile as the editor's and the trainer's
-            timeline = engine.plan_timeline(spec, int(meta.get("world_size", 1)))
-        except engine.ConfigError:  # its data is gone or no longer reads: what the record says
-            try:
-                timeline = engine.compile_timeline(spec, tokens_per_tick=per_tick)
-            except engine.ConfigError:  # a spec this engine no longer reads: curves only
-                timeline = None
+        timeline = engine.plan_of_run(spec, meta)  # the editor's and the trainer's compile
         if per_tick is None and timeline is not None:
             per_tick = timeline.units.tokens_per_tick
-        return cls(run, name, color, spec, float(per_tick or 0), meta.get("started"), timeline)
+        events = RunEvents.from_timeline(timeline, MAX_EDGES) if timeline is not None else None
+        started = meta.get("started")
+        return cls(run, name, color, spec, float(per_tick or 0), started, timeline, events)
 
     def x_of(self, ticks: np.ndarray, mode: str, walls: np.ndarray | None = None) -> np.ndarray:
         """x of ``ticks`` (with their wall times, for ``wall``) in ``mode``."""
@@ -156,23 +153,6 @@ def _pen(color: str, alpha: int = 255, width: float = LINE_WIDTH, style=Qt.PenSt
     return pg.mkPen(c, width=width, style=style)
 
 
-def _timeline_marks(tl: engine.CompiledTimeline) -> list[tuple[int, str]]:
-    """(tick, label) of the events worth a line: norm events (one line per tick and action,
-    however many layers it touches; the engine's automatic calibrations left out) and notes."""
-    out: dict[int, list[str]] = {}
-    for e in tl.edges():
-        if e.kind == "norm" and not e.detail.get("auto"):
-            label = f"LN {e.detail['action']}"
-        elif e.kind == "mark" and e.detail.get("action") == "note":
-            label = e.label
-        else:
-            continue
-        labels = out.setdefault(e.tick, [])
-        if label not in labels:
-            labels.append(label)
-    return [(tick, ", ".join(labels)) for tick, labels in sorted(out.items())][:MAX_EDGES]
-
-
 class RunOverlay(QObject):
     """Draws the ``Shown`` runs on every attached plot."""
 
@@ -184,7 +164,7 @@ class RunOverlay(QObject):
         self.smoothing = 0.0
         self.timeline_visible = True
         self._curves: dict[tuple[int, Path, str], _Curve] = {}
-        self._marks: dict[tuple[int, Path], list[pg.GraphicsObject]] = {}
+        self.timelines = EventOverlay()  # each run's plan, a layer in its colour
         self._smooth_timer = QTimer(self, singleShot=True, interval=SMOOTHING_DELAY_MS)
         self._smooth_timer.timeout.connect(self._resmooth)
 
@@ -199,6 +179,7 @@ class RunOverlay(QObject):
         """Draw the shown runs' metrics that ``wants`` accepts on ``plot``. ``label_metrics``:
         a plot of several metrics per run names each curve "<run> · <metric>" in its legend."""
         self.targets.append(Target(plot, wants, smoothed, label_metrics))
+        self.timelines.attach(plot)
 
     def curves(self, plot: pg.PlotWidget) -> dict[tuple[Path, str], pg.PlotDataItem]:
         """The overlay's curves on ``plot`` by (run folder, metric): one per run per metric."""
@@ -206,8 +187,7 @@ class RunOverlay(QObject):
         return {(p, m): c.main for (j, p, m), c in self._curves.items() if j == i}
 
     def timeline_items(self, plot: pg.PlotWidget) -> dict[Path, list[pg.GraphicsObject]]:
-        i = next(i for i, t in enumerate(self.targets) if t.plot is plot)
-        return {p: items for (j, p), items in self._marks.items() if j == i}
+        return {p: self.timelines.items(plot, p) for p in self.runs}
 
     # --- runs ---
     def set_runs(self, shown: list[Shown]) -> None:
@@ -229,7 +209,7 @@ class RunOverlay(QObject):
             for item in (curve.main, curve.raw):
                 if item is not None:
                     plot.removeItem(item)
-        self._clear_timeline(path)
+        self.timelines.drop_layer(path)
 
     def update(self, path: Path, metrics: set[str]) -> None:
         """Redraw ``metrics`` of the run at ``path`` (new rows arrived, or it was just added)."""
@@ -338,61 +318,13 @@ class RunOverlay(QObject):
         for path in self.runs:
             self._draw_timeline(path)
 
-    def _clear_timeline(self, path: Path) -> None:
-        for key in [k for k in self._marks if k[1] == path]:
-            plot = self.targets[key[0]].plot
-            for item in self._marks.pop(key):
-                plot.removeItem(item)
-
     def _draw_timeline(self, path: Path) -> None:
-        """Phases shaded (every other one) and labelled, norm events and note marks as dashed
-        lines, all in the run's colour; labels of different runs at different heights."""
-        self._clear_timeline(path)
+        """The run's plan in its colour: phases shaded (every other one) and labelled, LN
+        events and notes as dashed lines; labels of different runs at different heights."""
         s = self.runs[path]
-        tl = s.timeline
-        if tl is None or not self.timeline_visible:
+        if s.events is None or not self.timeline_visible:
+            self.timelines.drop_layer(path)
             return
         row = list(self.runs).index(path)
-        edges = _timeline_marks(tl)
-        starts = np.array([p.start for p in tl.phases] + [tl.steps], dtype=float)
-        phase_x = s.x_at_ticks(starts, self.x_mode)
-        edge_x = s.x_at_ticks(np.array([tick for tick, _ in edges], dtype=float), self.x_mode)
-        label_opts = {"position": 0.93 - 0.08 * (row % 8), "color": s.color, "rotateAxis": (1, 0)}
-        # an event another shown run also has at the same place is labelled once: stacked
-        # copies of one label are unreadable
-        seen = {
-            (line.value(), line.label.format)
-            for (j, p), items in self._marks.items()
-            if j == 0 and p != path
-            for line in items
-            if getattr(line, "label", None) is not None  # pyqtgraph sets it only when labelled
-        }
-        for i, target in enumerate(self.targets):
-            items: list[pg.GraphicsObject] = []
-            for p, x0, x1 in zip(tl.phases, phase_x[:-1], phase_x[1:]):
-                if p.index % 2 and np.isfinite(x0):
-                    end = x1 if np.isfinite(x1) else x0
-                    shade = QColor(s.color)
-                    shade.setAlpha(SHADE_ALPHA)
-                    items.append(pg.LinearRegionItem((x0, end), movable=False, brush=shade))
-                    items[-1].lines[0].setPen(pg.mkPen(None))
-                    items[-1].lines[1].setPen(pg.mkPen(None))
-                if p.index > 0 and np.isfinite(x0):
-                    label = None if (x0, p.name) in seen else p.name
-                    items.append(self._line(x0, s.color, label, label_opts, solid=True))
-            for (_, text), x in zip(edges, edge_x):
-                if np.isfinite(x):
-                    label = None if (x, text) in seen else text
-                    items.append(self._line(x, s.color, label, label_opts))
-            for item in items:
-                item.setZValue(-5)  # under every curve
-                target.plot.addItem(item)
-            self._marks[(i, path)] = items
-
-    @staticmethod
-    def _line(x: float, color: str, label: str | None, opts: dict, solid: bool = False):
-        style = Qt.PenStyle.SolidLine if solid else Qt.PenStyle.DashLine
-        return pg.InfiniteLine(
-            pos=x, angle=90, movable=False, pen=_pen(color, 170, 1.0, style), label=label,
-            labelOpts=opts,
-        )  # fmt: skip
+        x_of = None if self.x_mode == "tick" else lambda t: s.x_at_ticks(t, self.x_mode)
+        self.timelines.set_layer(path, Layer(s.events, s.color, x_of, row))

@@ -28,6 +28,7 @@ KIND_TINTS = {  # a light wash of the row: readable on both themes
 }
 TINT_ALPHA = 40
 MIN_VALUE_WIDTH = 120  # px: a run's column never gets narrower than this
+MAX_FIELD_SHARE = 0.3  # of the table's width: the field column wraps beyond it
 
 
 class SpecDiffView(QWidget):
@@ -45,7 +46,7 @@ class SpecDiffView(QWidget):
         self.table.setObjectName("specDiffTable")
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(False)
+        self.table.setWordWrap(True)  # a long value wraps in its run's column: read in full
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(False)
         top = QHBoxLayout()
@@ -97,13 +98,17 @@ class SpecDiffView(QWidget):
         self._say()
 
     def _fit_columns(self) -> None:
-        """The runs' columns share the width left (long timeline events elide; their tooltips
-        hold them whole), so every run stays in view."""
+        """The runs' columns share the width left, so every run stays in view; a value wider
+        than its column wraps onto more lines (at 1280x800 a timeline event was cut to "tic…")."""
         self.table.resizeColumnsToContents()
-        left = self.table.viewport().width() - sum(self.table.columnWidth(c) for c in (0, 1))
+        room = self.table.viewport().width()
+        field = self.table.columnWidth(0)  # a note's field names its text: not the whole width
+        self.table.setColumnWidth(0, min(field, int(room * MAX_FIELD_SHARE)))
+        left = room - sum(self.table.columnWidth(c) for c in (0, 1))
         share = max(MIN_VALUE_WIDTH, left // max(len(self._specs), 1))
         for col in range(2, self.table.columnCount()):
             self.table.setColumnWidth(col, min(self.table.columnWidth(col), share))
+        self.table.resizeRowsToContents()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -103,9 +103,9 @@ def lineage_lines(meta: dict) -> list[str]:
 @dataclass(frozen=True)
 class PresetNames:
     """The preset library's run specs, to name the preset a run was made from. The engine
-    keeps no such link (a run's name is its spec's name, or one given at start), so a run is
-    matched to a preset by its spec: the same name, else the same description (a preset's
-    description states its claim, and editing a field in the window leaves it as it was)."""
+    records it (``meta["preset"]``: the spec file's stem, or the study's name); a run from
+    before that is matched to a preset by its spec: the same name, else the same description
+    (a preset's description states its claim, and editing a field leaves it as it was)."""
 
     names: frozenset[str] = frozenset()
     by_description: tuple[tuple[str, str], ...] = ()  # (description, preset) when unambiguous
@@ -123,9 +123,13 @@ class PresetNames:
         return cls(frozenset(p.name for p in specs), unique)
 
     def preset_of(self, record: engine.RunRecord) -> str:
-        """The preset ``record`` was made from: its study's name (a study preset trains its
+        """The preset ``record`` was made from: the one its metadata names (runs since the
+        engine records it), else, for older runs, its study's name (a study preset trains its
         variants into a folder with its ``study.yaml``), a library preset's name, or else its
         spec's own name. ConfigError while the spec is not written yet."""
+        recorded = record.meta.get("preset")
+        if isinstance(recorded, str) and recorded:
+            return recorded
         study = study_name(record.path)
         if study is not None:
             return study

@@ -74,7 +74,8 @@ class RunColors(ColorBook):
 
 
 class RunsPanel(QWidget):
-    """The Runs dock's widget. ``attach`` connects it to a main window's plots and editor."""
+    """The Runs dock's widget. ``attach`` overlays the selected runs on a window's plots; the
+    window connects the signals."""
 
     selectionChanged = Signal(list)  # run folders selected, in table order
     updated = Signal(list)  # selected run folders whose store got new scalars (read into followed)
@@ -170,10 +171,9 @@ class RunsPanel(QWidget):
             app.aboutToQuit.connect(self.shutdown)
 
     # --- the window ---
-    def attach(self, window) -> None:
-        """Overlay on ``window``'s plots with the loss plot's smoothing; open specs in its
-        editor; messages to its log; distribution compare as a centre tab."""
-        plots = window.plots
+    def attach(self, plots) -> None:
+        """Overlay the selected runs on the ``LivePlots`` ``plots``, smoothed as its loss
+        plot is."""
         targets = (
             (plots.loss.plot, lambda m: m in ("train/loss", "val/loss"), True),
             (plots.lr, lambda m: m == "lr", False),
@@ -188,11 +188,6 @@ class RunsPanel(QWidget):
         slider = plots.loss.slider
         slider.valueChanged.connect(lambda v: self.overlay.set_smoothing(v / SLIDER_STEPS))
         self.overlay.set_smoothing(slider.value() / SLIDER_STEPS)
-        self.openSpecRequested.connect(window.files.ask_load)
-        self.finetuneRequested.connect(window.files.ask_finetune)
-        self.message.connect(window.log.add)
-        window.tabs.addTab(self.distributions, "Compare")
-        self.set_presets_dir(window.presets_dir)
 
     def set_presets_dir(self, folder: Path) -> None:
         """Name the preset of each run from the library in ``folder``."""

@@ -13,13 +13,17 @@ stops the runs training, each with a checkpoint, and starts no more.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
 
 import engine
 from engine import Study, load_preset, safe_name
 from workbench.dialogs import ask_confirm, ask_open_path, show_error
 from workbench.studies.runner import StudyResult, StudyRunner
-from workbench.training.focus import run_name, run_spec
+from workbench.training.focus import run_spec
 
 STUDY_FILTER = "Studies (*.yaml *.yml);;All files (*)"
 
@@ -34,12 +38,23 @@ def load_study(path: str | Path) -> Study:
     return loaded
 
 
-class Studies:
-    """The study flow of main window ``window`` (``window.studies``)."""
+class Studies(QObject):
+    """Asks for and trains one study at a time; dialogs open over ``parent``, study folders go
+    in ``runs_dir()``, and nothing starts while ``busy()`` (a run or a study trains). What the
+    window does about it (focus, Runs browser, Config lock) it learns from the signals."""
 
-    def __init__(self, window):
-        self.window = window
-        self.runner = StudyRunner(window)
+    started = Signal()  # a study began training: lock the draft
+    runStarted = Signal(object, object)  # a run of it began: (its folder, its RunSpec or None)
+    runEnded = Signal(object, str)  # (a run's folder, its final status)
+    finished = Signal(list)  # the study ended: the folders of the runs that trained
+    changed = Signal()  # active or stopping changed: the run controls follow
+    message = Signal(str, str)  # (level, text) for the log: "info" or "error"
+    status = Signal(str)  # one line for the status bar
+
+    def __init__(self, parent: QWidget, runs_dir: Callable[[], Path], busy: Callable[[], bool]):
+        super().__init__(parent)
+        self.parent_widget, self.runs_dir, self.busy = parent, runs_dir, busy
+        self.runner = StudyRunner(self)
         self.paths: list[Path] = []  # the current study's runs, in the order they started
         self.runner.runStarted.connect(self._run_started)
         self.runner.runEnded.connect(self._run_ended)
@@ -56,7 +71,9 @@ class Studies:
 
     # --- asking ---
     def ask_open(self) -> None:
-        ask_open_path(self.window, "Run study", STUDY_FILTER, self.ask_run, "studyFileDialog")
+        ask_open_path(
+            self.parent_widget, "Run study", STUDY_FILTER, self.ask_run, "studyFileDialog"
+        )
 
     def ask_run(self, path: str | Path) -> bool:
         """Read the study in ``path`` and ask whether to run it; False (with an error dialog)
@@ -69,10 +86,10 @@ class Studies:
         if self._refuse_while_busy(study):
             return False
         n = len(study.variants)
-        where = f"{self.window.runs.runs_dir}/{safe_name(study.name)}-<time>/"
+        where = f"{self.runs_dir()}/{safe_name(study.name)}-<time>/"
         about = f"{study.description.strip()}\n\n" if study.description.strip() else ""
         ask_confirm(
-            self.window,
+            self.parent_widget,
             "Run study?",
             f"Run study {study.name}: {n} runs?\n\n{about}"
             f"Variants: {', '.join(name for name, _ in study.variants)}, "
@@ -86,26 +103,25 @@ class Studies:
     # --- running ---
     def run(self, study: Study) -> Path | None:
         """Start training ``study``; its folder, or None when it cannot start now."""
-        window = self.window
         if self._refuse_while_busy(study):
             return None
         try:
-            folder = self.runner.start(study, window.runs.runs_dir)
+            folder = self.runner.start(study, self.runs_dir())
         except OSError as exc:
             self._error("Cannot run study", f"cannot run study {study.name}: {exc}", str(exc))
             return None
         self.paths = []
-        window.log.add("info", f"study {study.name}: {len(study.variants)} runs into {folder}")
-        window.config.set_locked(True)
+        self.message.emit("info", f"study {study.name}: {len(study.variants)} runs into {folder}")
+        self.started.emit()
         self._progress()
-        window.sync_actions()
+        self.changed.emit()
         return folder
 
     def stop(self) -> None:
         if self.active and not self.runner.stopping:
             self.runner.stop()
             self._say(f"study {self.runner.study.name}: stopping")
-            self.window.sync_actions()
+            self.changed.emit()
 
     def shutdown(self) -> None:
         self.runner.shutdown()
@@ -118,26 +134,19 @@ class Studies:
         text = f"study {study.name}: running, {max(started, 1)} of {total} runs"
         if ended:
             text += f" ({ended} ended)"
-        self.window.status.showMessage(text)
+        self.status.emit(text)
 
     def _run_started(self, name: str, path: Path) -> None:
-        self.paths.append(Path(path))
-        self.window.log.add("info", f"study {self.runner.study.name}: {name} started in {path}")
-        window, path = self.window, Path(path)
-        spec = run_spec(path)
-        if spec is not None:
-            window.files.lend(spec)
-        window.focus.show_run("study", path, run_name(path), spec, "running")
-        window.runs.refresh_now(path)
-        window.runs.select(self.paths)  # its siblings' curves overlay its own as it trains
+        path = Path(path)
+        self.paths.append(path)
+        self.message.emit("info", f"study {self.runner.study.name}: {name} started in {path}")
+        self.runStarted.emit(path, run_spec(path))
         self._progress()
 
     def _run_ended(self, name: str, path: Path, status: str) -> None:
         level = "error" if status in ("failed", "diverged") else "info"
-        self.window.log.add(level, f"study {self.runner.study.name}: {name} {status}")
-        if Path(path) == self.window.focus.run_dir:
-            self.window.focus.set_state(status)
-            self.window.focus_view.poll()  # its last rows, before the study moves on
+        self.message.emit(level, f"study {self.runner.study.name}: {name} {status}")
+        self.runEnded.emit(Path(path), status)
         self._progress()
 
     def _run_failed(self, name: str, error: str) -> None:
@@ -149,8 +158,6 @@ class Studies:
         )
 
     def _finished(self, result: StudyResult) -> None:
-        window = self.window
-        ran = list(result.runs.values())
         counts: dict[str, int] = {}
         for status in result.statuses.values():
             counts[status] = counts.get(status, 0) + 1
@@ -158,23 +165,13 @@ class Studies:
             counts["did not start"] = len(result.errors)
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
         verb = "stopped" if result.stopped else "finished"
-        text = f"study {result.name}: {verb} ({summary}) in {result.folder}"
-        self._say(text)
-        window.files.give_back()
-        window.config.set_locked(False)
-        runs = window.runs
-        for path in ran:
-            runs.watcher.forget(path)
-        runs.poll()
-        runs.select(ran)
-        window.runs_dock.raise_()
-        window.tabs.setCurrentWidget(window.plots.loss)
-        window.sync_actions()
-        window.close_if_done()
+        self._say(f"study {result.name}: {verb} ({summary}) in {result.folder}")
+        self.finished.emit(list(result.runs.values()))
+        self.changed.emit()
 
     # --- helpers ---
     def _refuse_while_busy(self, study: Study) -> bool:
-        if not self.window.busy:
+        if not self.busy():
             return False
         self._error(
             "Cannot run study",
@@ -184,9 +181,9 @@ class Studies:
         return True
 
     def _say(self, text: str) -> None:
-        self.window.log.add("info", text)
-        self.window.status.showMessage(text)
+        self.message.emit("info", text)
+        self.status.emit(text)
 
     def _error(self, title: str, line: str, text: str) -> None:
-        self.window.report_error(line)
-        show_error(self.window, title, text, "studyErrorDialog")
+        self.message.emit("error", line)  # the window logs it and shows it in the status bar
+        show_error(self.parent_widget, title, text, "studyErrorDialog")

@@ -1,10 +1,13 @@
 """Keeps a main window's views on its focus run (``workbench.training.focus``): the title, the
-toolbar's label, the status bar, the run controls, the Sample dock, the Runs overlay and the plots.
+toolbar's label, the status bar, the run controls, the Sample dock, the Runs overlay, the plots,
+the planned LR and the Activations tab.
 
 The plots get the focus run's points from where they are: the window's own run from its
 messages (``MainWindow._on_messages``), after the history a resumed run already has in its
 store; a study's run or a clicked one from its store, followed here on a timer (only new rows
-are read).
+are read). The Activations tab likewise: the window's own new run from its ``Stats``
+messages, any other (resumed, a study's, clicked) from its store, topped up at each poll. The
+planned LR is the focus run's compiled plan, or the editor's (drags included) for a spec.
 """
 
 from __future__ import annotations
@@ -85,9 +88,37 @@ class FocusView(QObject):
             self._preload(focus.run_dir, focus.spec, focus.start_tick)
         elif focus.source in ("study", "clicked"):
             self._follow(focus.run_dir)
+        self._show_activations()
+        self.show_plan()
         self._checkpoint = latest_checkpoint_tick(focus.run_dir)
         w.sample.set_run(focus.run_dir, self._checkpoint)
         self._updated()
+
+    def _show_activations(self) -> None:
+        focus, view = self.window.focus, self.window.activations
+        if focus.run_dir is None:
+            view.set_record(None)
+        elif focus.source == "session" and not focus.start_tick:
+            view.begin_run(focus.run_dir)  # a new run: its messages bring every capture
+        else:  # what its store holds, then its messages or the polls bring the rest
+            try:
+                view.set_record(engine.open_run(focus.run_dir))
+            except (OSError, sqlite3.Error):
+                view.begin_run(focus.run_dir)
+
+    def show_plan(self) -> None:
+        """The planned LR: the focus run's plan, or for a spec the editor's compiled timeline
+        (drags included), never a compile of its own."""
+        w, focus = self.window, self.window.focus
+        if focus.is_run:
+            try:
+                meta = engine.open_run(focus.run_dir).meta
+            except (OSError, sqlite3.Error):
+                meta = {}
+            tl = engine.plan_of_run(focus.spec, meta) if focus.spec is not None else None
+        else:
+            tl = w.timeline_editor.doc.compiled
+        w.plots.set_planned_lr(tl.lr_curve() if tl is not None else None)
 
     def _preload(self, run_dir: Path, spec: engine.RunSpec, start: int) -> None:
         """What a resumed run logged before ``start``; its messages bring the rest."""
@@ -127,6 +158,7 @@ class FocusView(QObject):
         except (OSError, sqlite3.Error):  # deleted or busy: the next poll
             return
         w.plots.add_tracks(run.tracks, names)
+        w.activations.refresh()
         drawn = [(line.tick, line.labels) for line in events.lines()], events.phases()
         if drawn != self._events:  # redrawn only when an event arrived
             self._events = drawn

@@ -31,7 +31,7 @@ class Launcher:
         if spec is None or w.busy:
             return False
         try:
-            handle = w.session.start(spec)
+            handle = w.session.start(spec, w.files.path.stem if w.files.path else None)
         except engine.ConfigError as exc:
             w.config.report(exc)
             w.report_error(f"cannot start: {exc}")

@@ -65,12 +65,13 @@ class RunSession(QObject):
     def run_dir(self) -> Path | None:
         return self.handle.run_dir if self.handle else None
 
-    def start(self, spec: RunSpec) -> engine.RunHandle:
-        """Start ``spec``; raises ConfigError when its data or model cannot be built."""
+    def start(self, spec: RunSpec, preset: str | None = None) -> engine.RunHandle:
+        """Start ``spec`` (made from the preset or spec file named ``preset``); raises
+        ConfigError when its data or model cannot be built."""
         if self.limit_threads:
             spec = limit_threads(spec)
         runs_dir = self.runs_dir
-        return self.launch(lambda sink: engine.start_run(spec, runs_dir, sink), spec)
+        return self.launch(lambda sink: engine.start_run(spec, runs_dir, sink, preset=preset), spec)
 
     def launch(self, start: Starter, spec: RunSpec | None = None) -> engine.RunHandle:
         """Train the run that ``start(sink)`` starts (a new run, a resume, a fork) as this
