@@ -165,6 +165,11 @@ def measure_study(name: str, study: Study, runs_dir: Path, overrides: dict) -> d
         out["post: no-warmup minus warmup"] = (
             out["post-no-warmup val loss"] - out["post-warmup val loss"]
         )
+    if name == "gpt2-ln-removal-cpu":
+        keep, stag = out["keep-ln val loss"], out["staggered val loss"]
+        out["staggered minus keep-ln"] = stag - keep
+        out["all-at-once minus staggered"] = out["all-at-once val loss"] - stag
+        out["stale-sigma minus staggered"] = out["stale-sigma val loss"] - stag
     if name == "layernorm-vs-rmsnorm-vs-none":
         out["none minus layernorm"] = out["none val loss"] - out["layernorm val loss"]
         out["rmsnorm minus layernorm"] = out["rmsnorm val loss"] - out["layernorm val loss"]

@@ -6,6 +6,7 @@ exported here, with plain data crossing the boundary.
 
 from engine.activation_history import ActivationHistory, activation_histories
 from engine.config import (
+    PRETRAINED_FIELDS,
     DataConfig,
     LRSegment,
     Mark,
@@ -64,6 +65,24 @@ from engine.study import NOT_STARTED, Study, StudyResult, StudyRun, load_preset
 from engine.timeline import CompiledTimeline, Edge, Span, compile_timeline, layer_groups
 from engine.trainer import resume_run, start_run
 
+
+def load_pretrained(source: str):
+    """``(model, tokenizer)`` of a GPT-2-family checkpoint: a Hugging Face folder, a nanoGPT
+    ``ckpt.pt`` or a hub name (``engine.pretrained``; imported on first use, since it brings
+    safetensors and huggingface_hub). ``model(idx)`` maps int64 (B, T) to logits (B, T, V)."""
+    from engine.pretrained import load_pretrained as load
+
+    return load(source)
+
+
+def export_run_hf(run_dir, out_dir):
+    """The run's latest checkpoint as a GPT-2 folder ``transformers`` loads (``engine.pretrained``:
+    what can be exported, and how a model without LayerNorm is written)."""
+    from engine.pretrained import export_run_hf as export
+
+    return export(run_dir, out_dir)
+
+
 __all__ = [
     "HAS_TENSORBOARD",
     "write_tensorboard",
@@ -78,6 +97,7 @@ __all__ = [
     "Mark",
     "Message",
     "ModelConfig",
+    "PRETRAINED_FIELDS",
     "NOT_STARTED",
     "NormEvent",
     "PhaseSpec",
@@ -109,11 +129,13 @@ __all__ = [
     "delete_run",
     "dump_spec",
     "estimate_memory",
+    "export_run_hf",
     "fork_run",
     "from_dict",
     "layer_groups",
     "list_runs",
     "load_preset",
+    "load_pretrained",
     "load_spec",
     "load_yaml",
     "open_run",

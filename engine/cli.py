@@ -211,6 +211,14 @@ def cmd_study(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.format == "hf":
+        out = args.out_dir or args.output
+        if not out:
+            raise ConfigError("OUT_DIR", "--format hf writes a folder: give it after the options")
+        from engine.pretrained.export import export_run_hf
+
+        print(export_run_hf(args.run_dir, out))
+        return 0
     if args.format == "weights":
         if not args.output:
             raise ConfigError("--output", "--format weights writes a file: give -o PATH")
@@ -307,13 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--runs-dir", type=Path, default=None)
     ls.set_defaults(func=cmd_list)
 
-    ex = sub.add_parser("export", help="export a run's scalars")
+    ex = sub.add_parser("export", help="export a run's scalars, weights or model")
     ex.add_argument("run_dir", type=Path)
     ex.add_argument(
+        "out_dir", type=Path, nargs="?", default=None, help="--format hf: the folder to write"
+    )
+    ex.add_argument(
         "--format",
-        choices=["csv", "weights"],
+        choices=["csv", "weights", "hf"],
         default="csv",
-        help="csv: scalars to stdout; weights: the latest model (LoRA merged) to -o",
+        help="csv: scalars to stdout; weights: the latest model (LoRA merged) to -o; hf: a "
+        "GPT-2 folder transformers loads (from_pretrained), tokenizer included",
     )
     ex.add_argument("-o", "--output", type=Path, default=None)
     ex.set_defaults(func=cmd_export)
@@ -336,7 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse fills an optional positional before the options that follow the first one:
+    # `export RUN --format hf OUT` leaves OUT over; it is export's folder
+    export = getattr(args, "func", None) is cmd_export
+    if extra and export and args.out_dir is None and not extra[0].startswith("-"):
+        args.out_dir, extra = Path(extra[0]), extra[1:]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -37,6 +37,11 @@ def spec_field(
 
 @dataclass
 class ModelConfig:
+    from_pretrained: str = spec_field(
+        "",
+        "start from a GPT-2-family checkpoint: a Hugging Face model folder, a nanoGPT ckpt.pt "
+        "or a hub name such as gpt2; its architecture fills the fields below",
+    )
     arch: Literal["decoder", "encoder_decoder"] = spec_field(
         "decoder", "decoder: GPT-style causal LM; encoder_decoder: seq2seq with cross-attention"
     )
@@ -48,14 +53,20 @@ class ModelConfig:
     d_ff: int = spec_field(512, "hidden width of the MLP", min=1, max=32768)
     context: int = spec_field(64, "longest sequence the model sees, in tokens", min=2, max=8192)
     dropout: float = spec_field(0.0, "dropout probability (0 = off)", min=0.0, lt=1.0)
-    activation: Literal["gelu", "relu", "tanh", "sigmoid", "swiglu"] = spec_field(
-        "gelu", "MLP non-linearity"
+    activation: Literal["gelu", "gelu_tanh", "relu", "tanh", "sigmoid", "swiglu"] = spec_field(
+        "gelu", "MLP non-linearity (gelu_tanh: GPT-2's tanh approximation of gelu)"
     )
     norm: Literal["layernorm", "rmsnorm", "none"] = spec_field("layernorm", "normalisation layer")
     norm_position: Literal["pre", "post"] = spec_field(
         "pre", "pre: norm before each sublayer (GPT-2); post: after the residual add (2017)"
     )
     norm_eps: float = spec_field(1e-5, "epsilon added to the variance", gt=0.0, max=1.0)
+    norm_center: Literal["strength", "always"] = spec_field(
+        "strength",
+        "LayerNorm below full strength: strength: subtract s·mean (nothing per token is left "
+        "at s = 0); always: keep subtracting the mean (the papers' FakeLN, exportable to "
+        "transformers)",
+    )
     norm_backend: Literal["auto", "triton", "torch"] = spec_field(
         "auto", "auto: Triton kernels on a CUDA device, PyTorch elsewhere"
     )
@@ -69,6 +80,13 @@ class ModelConfig:
     pooling: Literal["last", "mean"] = spec_field(
         "last", "classify: read the last token's hidden state, or the mean over the tokens"
     )
+
+
+# The model fields a pretrained checkpoint fixes (``engine.pretrained.apply_pretrained``).
+PRETRAINED_FIELDS = (
+    "arch", "n_layer", "n_head", "d_model", "d_ff", "context", "activation", "norm",
+    "norm_position", "norm_eps", "bias", "tie_weights",
+)  # fmt: skip
 
 
 @dataclass
@@ -90,7 +108,15 @@ class DataConfig:
         "train on a fixed pool of this many examples, the same for every seed (0 = all)",
         min=0,
     )
-    tokenizer: Literal["char"] = spec_field("char", "tokenizer")
+    tokenizer: Literal["char", "bpe"] = spec_field(
+        "char",
+        "char: one token per character; bpe: byte-level BPE, the pretrained model's own or "
+        "one trained on the text with bpe_vocab tokens",
+    )
+    bpe_vocab: int = spec_field(
+        2048, "bpe without a pretrained model: tokens in the BPE trained on the text",
+        min=260, max=65536,
+    )  # fmt: skip
     val_fraction: float = spec_field(
         0.1, "share of the data held out for validation", gt=0.0, lt=1.0
     )
@@ -206,6 +232,11 @@ class NormEvent:
         "all", "all, final, or a list of block indices"
     )
     stagger: int = spec_field(0, "ticks between consecutive layers (layer-by-layer)", min=0)
+    sites: Literal["all", "attn", "mlp", "cross"] = spec_field(
+        "all",
+        "which norms of each selected block: all (the final norm too, when selected), or only "
+        "the one before attention, the MLP or cross-attention",
+    )
     strength: float | None = spec_field(None, "set: the strength, 0..1", min=0.0, max=1.0)
     to: float | None = spec_field(None, "ramp: the strength reached", min=0.0, max=1.0)
     over: int | None = spec_field(None, "ramp: ticks the ramp takes", min=1)
@@ -437,6 +468,10 @@ def check_fields(spec: RunSpec) -> RunSpec:
         )
     if d.source == "text" and not d.path:
         raise ConfigError("data.path", "a text source needs a path (or builtin:python-stdlib)")
+    if d.tokenizer == "bpe" and d.source not in ("text", "csv"):
+        raise ConfigError(
+            "data.tokenizer", f"bpe tokenizes text (data.source: text or csv), not {d.source}"
+        )
     if m.head == "classify" and m.arch != "decoder":
         raise ConfigError("model.head", "a classification head sits on a decoder")
     if m.head == "classify" and d.source not in CLASSIFY_SOURCES:

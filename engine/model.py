@@ -40,7 +40,14 @@ def make_norm(cfg: ModelConfig) -> nn.Module:
     """A Norm as the config asks, or nn.Identity for ``norm: none``."""
     if cfg.norm == "none":
         return nn.Identity()
-    return Norm(cfg.norm, cfg.d_model, eps=cfg.norm_eps, bias=cfg.bias, backend=cfg.norm_backend)
+    return Norm(
+        cfg.norm,
+        cfg.d_model,
+        eps=cfg.norm_eps,
+        bias=cfg.bias,
+        backend=cfg.norm_backend,
+        center=cfg.norm_center,
+    )
 
 
 class Attention(nn.Module):
@@ -87,7 +94,8 @@ class MLP(nn.Module):
             self.act = nn.SiLU()
         else:
             self.gate = None
-            self.act = {"gelu": nn.GELU(), "relu": nn.ReLU(), "tanh": nn.Tanh(),
+            self.act = {"gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"),
+                        "relu": nn.ReLU(), "tanh": nn.Tanh(),
                         "sigmoid": nn.Sigmoid()}[cfg.activation]  # fmt: skip
         self.proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=cfg.bias)
         self.drop = nn.Dropout(cfg.dropout)

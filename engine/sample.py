@@ -50,7 +50,7 @@ def sample_run(
     if task.kind == "lm":
         if prompt == "\n" and hasattr(task, "bos_id"):  # a synthetic task's LM: from its start
             prompt = vocab.tokens[task.bos_id]
-        unknown = sorted(set(prompt) - set(vocab.tokens))
+        unknown = vocab.unknown(prompt)
         if unknown:
             raise ValueError(f"the prompt has characters this run never saw: {unknown}")
         idx = torch.tensor([vocab.encode(prompt) or [0]], dtype=torch.long)

@@ -137,7 +137,12 @@ def set_up(spec: RunSpec, world: World, stored: dict | None = None) -> Parts:
         spec.model, first.vocab_size, t.batch_size, t.optimizer, available_memory(device)
     )
     torch.manual_seed(spec.seed)
-    model = build_model(spec.model, first.vocab_size, first.n_classes, first.pad_id).to(device)
+    model = build_model(spec.model, first.vocab_size, first.n_classes, first.pad_id)
+    if spec.model.from_pretrained and not stored:  # a resumed run's checkpoint has its weights
+        from engine.pretrained.weights import load_pretrained_into
+
+        load_pretrained_into(model, spec.model.from_pretrained)
+    model = model.to(device)
     apply_lora(model, t.lora)
     optimizer = make_optimizer(model, spec)
     kept = {p.start for p in timeline.phases} | {

@@ -8,6 +8,7 @@ naming the field.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,27 @@ from engine.safe_yaml import load_yaml, read_yaml
 
 def validate(spec: RunSpec) -> RunSpec:
     """Every rule: the fields, then the timeline against the run, the model and the data.
-    Raises ConfigError; returns the spec."""
+    Raises ConfigError; returns the spec, its model's architecture filled in from
+    ``model.from_pretrained`` when that is set (``engine.pretrained.apply_pretrained``)."""
     check_fields(spec)
+    spec = with_pretrained(spec)
     check_plan(spec)
     return spec
+
+
+def with_pretrained(spec: RunSpec) -> RunSpec:
+    """``spec`` with the architecture of its pretrained checkpoint (unchanged without one)."""
+    if not spec.model.from_pretrained:
+        return spec
+    if spec.data.tokenizer != "bpe":
+        raise ConfigError(
+            "data.tokenizer",
+            "a pretrained model reads the tokens of its own tokenizer: set data.tokenizer: bpe",
+        )
+    from engine.pretrained.arch import apply_pretrained  # reads the checkpoint's config
+
+    model = apply_pretrained(spec.model)
+    return spec if model == spec.model else dataclasses.replace(spec, model=model)
 
 
 def parse_spec(data: Any) -> RunSpec:

@@ -19,7 +19,9 @@ Norm events (``timeline.layernorm``), per selected norm, in time order:
   automatically at the first tick its strength is below 1, unless a ``calibrate`` event for it
   came at or before that tick, so lowering the strength from 1 causes no jump.
 - ``layers``: ``all`` (every block, then the final norms), ``final``, or block indices; each
-  block's sites (attn, cross, mlp; enc<i> sites too in an encoder-decoder) move together.
+  block's sites (attn, cross, mlp; enc<i> sites too in an encoder-decoder) move together,
+  unless ``sites`` picks one of them (``mlp``: the norm before each MLP only, and no final
+  norm: those are no block's, so only ``sites: all`` reaches them).
   ``stagger: K`` fires the event for the i-th listed layer at ``at + i·K``.
 """
 
@@ -251,6 +253,11 @@ def _check_event(ev: NormEvent, path: str, model: ModelConfig) -> list[int | str
     return list(ev.layers)
 
 
+def _picks(ev: NormEvent, site: str) -> bool:
+    """``ev.sites`` selects ``site`` ("3.mlp", "enc0.attn", "final", ...)."""
+    return ev.sites == "all" or site.endswith("." + ev.sites)
+
+
 class _NormTracks:
     """Per-site arrays over ticks, filled by applying events in time order. An array is made
     only for a site an event touches (memory grows with the events, not with steps x sites)."""
@@ -377,8 +384,11 @@ class CompiledTimeline:
                         f"layer {layer} would fire at tick {tick}, past the end of the run "
                         f"(train.steps={self.steps})",
                     )
-                sites = [s for s in self.sites if _layer_of(s) == layer]
-                fired.append((tick, i, ev, layer, sites))
+                sites = [s for s in self.sites if _layer_of(s) == layer and _picks(ev, s)]
+                if sites:
+                    fired.append((tick, i, ev, layer, sites))
+            if ev.sites != "all" and not any(f[1] == i for f in fired):
+                raise ConfigError(f"{path}.sites", f"the selected layers have no {ev.sites} norm")
         self._fired = fired
         return fired
 

@@ -3,7 +3,8 @@
 ``build_task(data, model)`` turns the ``data`` section of a run spec into a :class:`Task`, whose
 ``batch(split, batch_size, generator)`` returns a :class:`Batch` drawn with that generator only.
 
-- ``source: text``: character-level LM on ``builtin:python-stdlib`` or a UTF-8 file (text.py).
+- ``source: text``: LM on ``builtin:python-stdlib`` or a UTF-8 file (text.py), in characters or
+  byte-level BPE tokens (``data.tokenizer: bpe``: bpe.py).
 - ``copy``, ``reverse``, ``sort``, ``add``, ``modadd``: seq2seq tasks (tasks.py).
 - ``brackets``: balanced-brackets classification (brackets.py).
 - ``csv``: a user's ``text,label`` CSV, classified by characters (labelled.py).

@@ -55,6 +55,8 @@ class Vocab:
     written separated by spaces: ``encode("12 + 7 =")``; ``decode`` joins the same way.
     """
 
+    _kinds: dict[str, type[Vocab]] = {}  # subclasses by the key of their stored form
+
     def __init__(self, tokens: Sequence[str]):
         tokens = list(tokens)
         if not tokens:
@@ -99,6 +101,10 @@ class Vocab:
         except KeyError as exc:
             raise ValueError(f"{exc.args[0]!r} is not in the vocabulary") from None
 
+    def unknown(self, s: str) -> list[str]:
+        """The characters of ``s`` this vocabulary has no token for, sorted."""
+        return sorted(set(s.split() if self.sep else s) - set(self._index))
+
     def decode(self, ids) -> str:
         """Text of ids (list, tuple, 1-D tensor or array); ValueError for an id out of range."""
         if hasattr(ids, "tolist"):
@@ -115,8 +121,16 @@ class Vocab:
         """Plain data for the run folder; ``Vocab.from_dict`` rebuilds an equal vocabulary."""
         return {"tokens": list(self.tokens)}
 
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if getattr(cls, "stored_as", None):  # its to_dict's key: from_dict reads it back
+            Vocab._kinds[cls.stored_as] = cls
+
     @classmethod
     def from_dict(cls, d: dict) -> Vocab:
+        for key, kind in Vocab._kinds.items():  # another kind of vocabulary (BpeVocab)
+            if isinstance(d, dict) and key in d:
+                return kind.from_dict(d)
         if not isinstance(d, dict) or not isinstance(d.get("tokens"), list):
             raise ValueError("a stored vocabulary is a mapping with a 'tokens' list")
         return cls(d["tokens"])

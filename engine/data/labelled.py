@@ -1,10 +1,13 @@
-"""A user's CSV of ``text,label`` rows: classify each text (characters) into one of its labels.
+"""A user's CSV of ``text,label`` rows: classify each text into one of its labels, read in
+characters or, with ``data.tokenizer: bpe``, in byte-level BPE tokens (a pretrained model's own,
+or one trained on the texts, with a ``<pad>`` token).
 
 The file needs a header with ``text`` and ``label`` columns (others are ignored). Classes are the
 distinct labels in sorted order. A row is held out for validation iff a fixed hash of its text
 falls in the lowest ``val_fraction`` of the hash range, so the split does not depend on the row
 order or the seed, and a text never sits in both splits. Texts longer than ``model.context`` are
-cut there (``info["n_truncated"]`` counts them); shorter ones are right-padded with ``PAD``.
+cut there (``info["n_truncated"]`` counts them); shorter ones are right-padded with ``PAD``
+(BPE: the tokenizer's ``<pad>`` or ``<|endoftext|>``, which no text encodes to).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from engine.data.base import (
     check_split,
     randint,
 )
+from engine.data.bpe import BpeVocab, trained_bpe
 from engine.data.metrics import ClassifyMetrics
 from engine.data.vocabulary import PAD, reencode_table, unknown_info
 from engine.errors import ConfigError
@@ -72,30 +76,51 @@ def read_rows(path: str) -> list[tuple[str, str]]:
     return rows
 
 
+def _rows_bpe(data: DataConfig, model: ModelConfig, rows: list[tuple[str, str]]) -> BpeVocab:
+    """The pretrained model's BPE, or one of ``data.bpe_vocab`` tokens trained on the texts
+    with a ``<pad>`` token."""
+    if model.from_pretrained:
+        from engine.pretrained.tokenizer import pretrained_tokenizer
+
+        return pretrained_tokenizer(model.from_pretrained)
+    return trained_bpe("\n".join(text for text, _ in rows), data.bpe_vocab, ("<pad>",))
+
+
 class CsvTask(Task):
     """Text classification from a CSV (see module doc); needs ``model.head: classify``."""
 
     kind = "classify"
     layout = "decoder"
 
-    def __init__(self, data: DataConfig, model: ModelConfig):
+    def __init__(self, data: DataConfig, model: ModelConfig, bpe: BpeVocab | None = None):
         rows = read_rows(data.path)
+        self._data, self._model = data, model
         self.classes = sorted({label for _, label in rows})
         if len(self.classes) < 2:
             raise ConfigError(
                 "data.path", f"{data.path}: needs at least two labels, found {self.classes!r}"
             )
-        chars = sorted({c for text, _ in rows for c in text} - {PAD})
-        self.vocab = Vocab(chars + [PAD])
-        self.pad_id = self.vocab.id(PAD)
+        if data.tokenizer == "bpe" or bpe is not None:
+            self.vocab = bpe or _rows_bpe(data, model, rows)
+            self.pad_id = self.vocab.pad_id
+            if self.pad_id is None:
+                raise ConfigError(
+                    "data.tokenizer",
+                    "this BPE has no token to pad with (<pad>, <|endoftext|> or a spare row)",
+                )
+        else:
+            chars = sorted({c for text, _ in rows for c in text} - {PAD})
+            self.vocab = Vocab(chars + [PAD])
+            self.pad_id = self.vocab.id(PAD)
+        encoded = [self.vocab.encode(text) for text, _ in rows]
         self.n_classes = len(self.classes)
-        self.x_len = min(max(len(t) for t, _ in rows), model.context)
+        self.x_len = min(max(len(t) for t in encoded), model.context)
         self.train_examples = data.train_examples
         index = {c: i for i, c in enumerate(self.classes)}
         ids = torch.full((len(rows), self.x_len), self.pad_id, dtype=torch.long)
-        for r, (text, _) in enumerate(rows):
-            cut = text[: self.x_len]
-            ids[r, : len(cut)] = torch.tensor(self.vocab.encode(cut))
+        for r, tokens in enumerate(encoded):
+            cut = tokens[: self.x_len]
+            ids[r, : len(cut)] = torch.tensor(cut, dtype=torch.long)
         labels = torch.tensor([index[label] for _, label in rows])
         val = torch.tensor([_unit_hash(text) < data.val_fraction for text, _ in rows])
         self._splits = {"train": (ids[~val], labels[~val]), "val": (ids[val], labels[val])}
@@ -124,7 +149,7 @@ class CsvTask(Task):
             "n_rows": len(rows),
             "n_examples_train": len(self._splits["train"][0]),
             "n_examples_val": len(self._splits["val"][0]),
-            "n_truncated": sum(len(t) > self.x_len for t, _ in rows),
+            "n_truncated": sum(len(t) > self.x_len for t in encoded),
             "vocab_size": len(self.vocab),
         }
 
@@ -142,7 +167,12 @@ class CsvTask(Task):
     def reencoded(self, vocab: Vocab, field: str = "data.path") -> CsvTask:
         """These rows in ``vocab`` (a base model's), characters it lacks mapped to its unknown
         token (``info["n_unknown"]`` counts them)."""
-        del field
+        if isinstance(vocab, BpeVocab) or isinstance(self.vocab, BpeVocab):
+            if vocab == self.vocab:
+                return self
+            if not isinstance(vocab, BpeVocab):
+                raise ConfigError(field, "characters and BPE tokens do not mix")
+            return CsvTask(self._data, self._model, vocab)  # the texts through its tokenizer
         table, unknown = reencode_table(self.vocab, vocab)
         other = copy.copy(self)
         other.vocab, other.pad_id = vocab, vocab.id(PAD)

@@ -1,4 +1,5 @@
-"""Character-level language modelling on the built-in stdlib corpus or a user's UTF-8 text file."""
+"""Language modelling on the built-in stdlib corpus or a user's UTF-8 text file, in characters
+or in byte-level BPE tokens (``engine.data.bpe``: a pretrained model's, or one trained here)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 
 from engine.config import DataConfig, ModelConfig
 from engine.data.base import Batch, Metrics, Task, Vocab, check_batch_size, check_split, randint
+from engine.data.bpe import BpeVocab, trained_bpe
 from engine.data.metrics import LMMetrics
 from engine.data.vocabulary import reencode_table, unknown_info
 from engine.errors import ConfigError
@@ -32,11 +34,13 @@ _SKIP_DIRS = frozenset(
 
 @dataclass(frozen=True)
 class Corpus:
-    """A tokenized text: ``tokens`` (N,) int32 ids into ``vocab``; ``info`` is plain data."""
+    """A tokenized text: ``tokens`` (N,) int32 ids into ``vocab``; ``info`` is plain data;
+    ``text``: the text itself, kept for BPE corpora (re-tokenized for another tokenizer)."""
 
     tokens: torch.Tensor
     vocab: Vocab
     info: dict
+    text: str | None = None
 
 
 def _tokenize(text: str) -> tuple[torch.Tensor, Vocab]:
@@ -70,8 +74,16 @@ def stdlib_files(tests: bool = False) -> tuple[Path, list[str]]:
 @functools.lru_cache(maxsize=4)
 def load_stdlib(max_chars: int, tests: bool = False) -> Corpus:
     """The running Python's standard-library sources (or, with ``tests``, its own test suite),
-    concatenated in sorted path order and cut at ``max_chars`` characters. Cached per arguments
-    (a 2 M-char corpus loads in ~0.1 s)."""
+    concatenated in sorted path order and cut at ``max_chars`` characters, in characters.
+    Cached per arguments (a 2 M-char corpus loads in ~0.1 s)."""
+    text, info = stdlib_text(max_chars, tests)
+    tokens, vocab = _tokenize(text)
+    return Corpus(tokens, vocab, info)
+
+
+@functools.lru_cache(maxsize=4)
+def stdlib_text(max_chars: int, tests: bool = False) -> tuple[str, dict]:
+    """The text ``load_stdlib`` tokenizes, and its ``info``."""
     corpus_name = TESTS_CORPUS if tests else STDLIB_CORPUS
     root, names = stdlib_files(tests)
     parts, total, used = [], 0, 0
@@ -92,7 +104,6 @@ def load_stdlib(max_chars: int, tests: bool = False) -> Corpus:
     text = "".join(parts)
     truncated = len(text) > max_chars
     text = text[:max_chars]
-    tokens, vocab = _tokenize(text)
     info = {
         "source": "text",
         "path": corpus_name,
@@ -104,11 +115,18 @@ def load_stdlib(max_chars: int, tests: bool = False) -> Corpus:
         "n_chars": len(text),
         "truncated": truncated,
     }
-    return Corpus(tokens, vocab, info)
+    return text, info
 
 
 @functools.lru_cache(maxsize=4)
 def _load_file_cached(path: str, mtime_ns: int, size: int, max_chars: int) -> Corpus:
+    text, info = _file_text_cached(path, mtime_ns, size, max_chars)
+    tokens, vocab = _tokenize(text)
+    return Corpus(tokens, vocab, info)
+
+
+@functools.lru_cache(maxsize=4)
+def _file_text_cached(path: str, mtime_ns: int, size: int, max_chars: int) -> tuple[str, dict]:
     # mtime and size are in the key so an edited file is read again.
     del mtime_ns, size
     try:
@@ -121,16 +139,12 @@ def _load_file_cached(path: str, mtime_ns: int, size: int, max_chars: int) -> Co
         raise ConfigError("data.path", f"cannot read {path}: {exc.strerror or exc}") from None
     if not text:
         raise ConfigError("data.path", f"the file is empty: {path}")
-    tokens, vocab = _tokenize(text)
-    info = {"source": "text", "file": path, "n_chars": len(text), "truncated": truncated}
-    return Corpus(tokens, vocab, info)
+    return text, {"source": "text", "file": path, "n_chars": len(text), "truncated": truncated}
 
 
-def load_text_file(path: str, max_chars: int) -> Corpus:
-    """A user's UTF-8 text file (universal newlines), first ``max_chars`` characters.
-
-    Raises ConfigError on ``data.path`` if it is missing, not a file, unreadable or not UTF-8.
-    """
+def _stat_file(path: str) -> tuple[Path, os.stat_result]:
+    """``path`` resolved and its stat; ConfigError on ``data.path`` if it is missing, not a
+    file or unreadable."""
     p = Path(path).expanduser()
     try:
         st = p.stat()
@@ -140,26 +154,78 @@ def load_text_file(path: str, max_chars: int) -> Corpus:
         raise ConfigError("data.path", f"cannot read {path}: {exc.strerror or exc}") from None
     if not p.is_file():
         raise ConfigError("data.path", f"not a file: {path}")
-    corpus = _load_file_cached(str(p.resolve()), st.st_mtime_ns, st.st_size, max_chars)
+    return p.resolve(), st
+
+
+def load_text_file(path: str, max_chars: int) -> Corpus:
+    """A user's UTF-8 text file (universal newlines), first ``max_chars`` characters.
+
+    Raises ConfigError on ``data.path`` if it is missing, not a file, unreadable or not UTF-8.
+    """
+    p, st = _stat_file(path)
+    corpus = _load_file_cached(str(p), st.st_mtime_ns, st.st_size, max_chars)
     return Corpus(corpus.tokens, corpus.vocab, {"path": path, **corpus.info})
 
 
-def load_corpus(path: str, max_chars: int) -> Corpus:
-    """``builtin:python-stdlib`` or a file path -> Corpus. Every failure is a ConfigError."""
-    if path in (STDLIB_CORPUS, TESTS_CORPUS):
-        return load_stdlib(max_chars, tests=path == TESTS_CORPUS)
-    if path.startswith("builtin:"):
+def _check_builtin(path: str) -> None:
+    if path.startswith("builtin:") and path not in (STDLIB_CORPUS, TESTS_CORPUS):
         raise ConfigError(
             "data.path",
             f"unknown built-in corpus {path!r}; available: {STDLIB_CORPUS}, {TESTS_CORPUS}",
         )
+
+
+def load_text(path: str, max_chars: int) -> tuple[str, dict]:
+    """The text of ``builtin:python-stdlib`` (or -tests) or a file, and its ``info``."""
+    _check_builtin(path)
+    if path in (STDLIB_CORPUS, TESTS_CORPUS):
+        return stdlib_text(max_chars, tests=path == TESTS_CORPUS)
+    p, st = _stat_file(path)
+    text, info = _file_text_cached(str(p), st.st_mtime_ns, st.st_size, max_chars)
+    return text, {"path": path, **info}
+
+
+def load_corpus(path: str, max_chars: int) -> Corpus:
+    """``builtin:python-stdlib`` or a file path -> Corpus. Every failure is a ConfigError."""
+    _check_builtin(path)
+    if path in (STDLIB_CORPUS, TESTS_CORPUS):
+        return load_stdlib(max_chars, tests=path == TESTS_CORPUS)
     return load_text_file(path, max_chars)
+
+
+def bpe_corpus(path: str, max_chars: int, vocab: BpeVocab) -> Corpus:
+    """The text at ``path`` in the BPE tokens of ``vocab``."""
+    text, info = load_text(path, max_chars)
+    return Corpus(_bpe_tokens(text, vocab), vocab, {**info, "tokenizer": "bpe"}, text)
+
+
+@functools.lru_cache(maxsize=4)
+def _bpe_tokens(text: str, vocab: BpeVocab) -> torch.Tensor:
+    """(N,) int32: ``text`` encoded (about 1 s per million characters; cached)."""
+    return torch.tensor(vocab.encode(text), dtype=torch.int32)
+
+
+def corpus_vocab(data: DataConfig, model: ModelConfig) -> BpeVocab | None:
+    """The BPE of a ``data.tokenizer: bpe`` run: the pretrained model's own, else one of
+    ``data.bpe_vocab`` tokens trained on the train part of the text; None for characters."""
+    if data.tokenizer != "bpe":
+        return None
+    if model.from_pretrained:
+        from engine.pretrained.tokenizer import pretrained_tokenizer
+
+        return pretrained_tokenizer(model.from_pretrained)  # padded to the embedding's rows
+    text, _ = load_text(data.path, data.max_chars)
+    train = text[: int(len(text) * (1.0 - data.val_fraction))]
+    return trained_bpe(train, data.bpe_vocab, ("<pad>",))  # <pad>: for a CSV finetune later
 
 
 def clear_cache() -> None:
     """Forget loaded corpora (tests use it to check that loading is deterministic)."""
     load_stdlib.cache_clear()
+    stdlib_text.cache_clear()
     _load_file_cached.cache_clear()
+    _file_text_cached.cache_clear()
+    _bpe_tokens.cache_clear()
 
 
 class TextTask(Task):
@@ -172,6 +238,7 @@ class TextTask(Task):
     layout = "decoder"
 
     def __init__(self, corpus: Corpus, context: int, val_fraction: float):
+        self._corpus, self._val_fraction = corpus, val_fraction
         n = len(corpus.tokens)
         n_train = int(n * (1.0 - val_fraction))
         self.vocab = corpus.vocab
@@ -194,7 +261,12 @@ class TextTask(Task):
 
     @classmethod
     def build(cls, data: DataConfig, model: ModelConfig) -> TextTask:
-        return cls(load_corpus(data.path, data.max_chars), model.context, data.val_fraction)
+        bpe = corpus_vocab(data, model)
+        if bpe is not None:
+            corpus = bpe_corpus(data.path, data.max_chars, bpe)
+        else:
+            corpus = load_corpus(data.path, data.max_chars)
+        return cls(corpus, model.context, data.val_fraction)
 
     def batch(self, split: str, batch_size: int, generator: torch.Generator) -> Batch:
         check_split(split)
@@ -214,7 +286,8 @@ class TextTask(Task):
         Characters the vocabulary lacks become its unknown token (``info["n_unknown"]`` counts
         them, ``info["unknown_chars"]`` lists them); nothing is dropped.
         """
-        del field
+        if isinstance(self.vocab, BpeVocab) or isinstance(vocab, BpeVocab):
+            return self._retokenized(vocab, field)
         table, unknown = reencode_table(self.vocab, vocab)
         other = copy.copy(self)
         other.vocab = vocab
@@ -225,6 +298,21 @@ class TextTask(Task):
             **unknown_info(self.vocab, unknown, list(self._splits.values())),
         }
         return other
+
+    def _retokenized(self, vocab: Vocab, field: str) -> TextTask:
+        """BPE text in another BPE: the same text through that tokenizer (ids of two BPEs
+        have nothing to do with each other, so there is no table to map one onto the other)."""
+        if vocab == self.vocab:
+            return self
+        text = self._corpus.text
+        if not isinstance(vocab, BpeVocab) or text is None:
+            raise ConfigError(
+                field,
+                "characters and BPE tokens do not mix: this data and the weights it trains "
+                "must use the same data.tokenizer",
+            )
+        corpus = Corpus(_bpe_tokens(text, vocab), vocab, self._corpus.info, text)
+        return TextTask(corpus, self.x_len, self._val_fraction)
 
     def new_metrics(self) -> Metrics:
         return LMMetrics()

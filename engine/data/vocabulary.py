@@ -15,6 +15,7 @@ import copy
 import torch
 
 from engine.data.base import Task, Vocab
+from engine.data.bpe import BpeVocab
 from engine.errors import ConfigError
 
 UNK = "\ufffd"  # U+FFFD REPLACEMENT CHARACTER: what a base model reads for a character it lacks
@@ -54,6 +55,30 @@ def fit_vocab(tasks: list[Task], base: Vocab | None, fields: list[str]) -> list[
     from the run's (other than by appended tokens) is a ConfigError: its ids are not
     characters to re-encode.
     """
+    bpe = any(isinstance(v, BpeVocab) for v in [base, *(t.vocab for t in tasks)])
+    # BPE text has no characters to re-encode and no unknown token: each task is its text
+    # through the run's tokenizer (``reencoded`` says when that cannot be)
+    vocab = (base or tasks[0].vocab) if bpe else _grown_chars(tasks, base)
+    out = []
+    for task, field in zip(tasks, fields):
+        if task.vocab == vocab:
+            out.append(task)
+        elif _reencodable(task):
+            out.append(task.reencoded(vocab, field))
+        elif not bpe and vocab.tokens[: len(task.vocab)] == task.vocab.tokens:
+            grown = copy.copy(task)  # the same ids; the embedding just has more rows
+            grown.vocab = vocab
+            out.append(grown)
+        elif bpe:
+            raise ConfigError(field, "a synthetic task cannot be read in BPE tokens")
+        else:
+            whose = "the base run's" if base is not None else "the run's first data"
+            raise ConfigError(field, f"its vocabulary differs from {whose} ({len(vocab)} tokens)")
+    return out
+
+
+def _grown_chars(tasks: list[Task], base: Vocab | None) -> Vocab:
+    """``base`` (or the first task's vocabulary) with the PAD and UNK tokens the tasks need."""
     tokens = list((base or tasks[0].vocab).tokens)
     have = set(tokens)
     if any(t.pad_id is not None for t in tasks) and PAD not in have:
@@ -62,21 +87,7 @@ def fit_vocab(tasks: list[Task], base: Vocab | None, fields: list[str]) -> list[
         _reencodable(t) and set(t.vocab.tokens) - have - {PAD} for t in tasks
     ):
         tokens.append(UNK)
-    vocab = Vocab(tokens)
-    out = []
-    for task, field in zip(tasks, fields):
-        if task.vocab == vocab:
-            out.append(task)
-        elif _reencodable(task):
-            out.append(task.reencoded(vocab, field))
-        elif vocab.tokens[: len(task.vocab)] == task.vocab.tokens:
-            grown = copy.copy(task)  # the same ids; the embedding just has more rows
-            grown.vocab = vocab
-            out.append(grown)
-        else:
-            whose = "the base run's" if base is not None else "the run's first data"
-            raise ConfigError(field, f"its vocabulary differs from {whose} ({len(vocab)} tokens)")
-    return out
+    return Vocab(tokens)
 
 
 def unknown_report(tasks: list[Task]) -> list[str]:

@@ -166,13 +166,15 @@ else:
 
 
 # --------------------------------------------------------------------------- argument checks
-def check_strength(strength) -> float:
-    """Return ``strength`` as a float, raising ValueError unless it is a real number in [0, 1]."""
+def check_strength(strength, name: str = "strength") -> float:
+    """Return ``strength`` as a float, raising ValueError unless it is a real number in [0, 1].
+
+    ``name`` is the argument named in the error (e.g. "center" for LayerNorm's centring)."""
     if isinstance(strength, torch.Tensor) or not isinstance(strength, numbers.Real):
-        raise ValueError(f"strength must be a Python float in [0, 1], got {strength!r}")
+        raise ValueError(f"{name} must be a Python float in [0, 1], got {strength!r}")
     value = float(strength)
     if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise ValueError(f"strength must be in [0, 1], got {value!r}")
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return value
 
 

@@ -1,18 +1,21 @@
 """LayerNorm with a removal strength: Triton kernels, launcher glue and autograd.Function.
 
 For x of shape (..., N), normalised over the last dim, with mu = mean(x),
-sigma = sqrt(mean((x - mu)^2) + eps) and d = s * sigma + (1 - s) * sigma_bar:
+sigma = sqrt(mean((x - mu)^2) + eps), d = s * sigma + (1 - s) * sigma_bar and a centring
+coefficient c in [0, 1] (c = s unless given):
 
-    y = (x - s * mu) / d * w + b
+    y = (x - c * mu) / d * w + b
 
-s = 1 is ordinary LayerNorm; s = 0 is the fixed affine map x / sigma_bar * w + b.
+s = c = 1 is ordinary LayerNorm; s = c = 0 is the fixed affine map x / sigma_bar * w + b;
+s = 0, c = 1 is (x - mu) / sigma_bar * w + b (the "FakeLN" of the LayerNorm-removal papers).
 
-Backward, with g = dy * w, xs = x - s * mu, c1 = mean(g * xs), c2 = mean(g):
+Backward, with g = dy * w, xs = x - c * mu, c1 = mean(g * xs), c2 = mean(g):
 
-    dx = (g - s * c2) / d - s * (x - mu) * c1 / (sigma * d^2)
+    dx = (g - c * c2) / d - s * (x - mu) * c1 / (sigma * d^2)
     dw = sum_rows(dy * xs / d),  db = sum_rows(dy)
 
-(d depends on x through sigma: dsigma/dx_j = (x_j - mu) / (N * sigma).)
+(xs depends on x through mu: dxs_i/dx_j = delta_ij - c / N; d depends on x through sigma:
+dsigma/dx_j = (x_j - mu) / (N * sigma), so dd/dx_j = s * (x_j - mu) / (N * sigma).)
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ if HAS_TRITON:
         eps: tl.float64,
         strength: tl.float64,
         sigma_bar: tl.float64,
+        center: tl.float64,  # c: the fraction of the mean subtracted
         HAS_WEIGHT: tl.constexpr,
         HAS_BIAS: tl.constexpr,
         SIGMA_BAR_PTR: tl.constexpr,
@@ -75,6 +79,7 @@ if HAS_TRITON:
         row = tl.program_id(0).to(tl.int64)
         eps = to_compute(eps, COMPUTE)
         strength = to_compute(strength, COMPUTE)
+        center = to_compute(center, COMPUTE)
         x_row = X + row * stride_x_row
         cols = tl.arange(0, BLOCK_N)
         if ONE_PASS:  # the whole row stays in registers: x is read once
@@ -102,7 +107,7 @@ if HAS_TRITON:
             c = start + cols
             if not ONE_PASS:
                 x = load_chunk(x_row, stride_x_col, c, N, COMPUTE)
-            y = (x - strength * mean) * rden * load_param(W, c, N, 1.0, HAS_WEIGHT, COMPUTE)
+            y = (x - center * mean) * rden * load_param(W, c, N, 1.0, HAS_WEIGHT, COMPUTE)
             y += load_param(B, c, N, 0.0, HAS_BIAS, COMPUTE)
             tl.store(Y + row * N + c, y.to(Y.dtype.element_ty), mask=c < N)
 
@@ -122,6 +127,7 @@ if HAS_TRITON:
         N,
         rows_per_program,
         strength: tl.float64,
+        center: tl.float64,  # c: the fraction of the mean subtracted in the forward
         HAS_WEIGHT: tl.constexpr,
         HAS_BIAS: tl.constexpr,
         COMPUTE: tl.constexpr,
@@ -131,6 +137,7 @@ if HAS_TRITON:
         row_start, row_end = program_rows(rows_per_program, M)
         cols = tl.arange(0, BLOCK_N)
         strength = to_compute(strength, COMPUTE)
+        center = to_compute(center, COMPUTE)
         dw_part = Partials + tl.program_id(0).to(tl.int64) * N
         db_part = dw_part + tl.num_programs(0) * N
         w = load_param(W, cols, N, 1.0, HAS_WEIGHT, COMPUTE)  # the whole row when ONE_PASS
@@ -141,8 +148,8 @@ if HAS_TRITON:
             dy_row = DY + row * stride_dy_row
             mean = tl.load(Stats + row)
             rden = tl.load(Stats + 2 * M + row)
-            shift = strength * mean
-            # pass 1: c1 = mean(g * (x - s * mu)) and c2 = mean(g), g = dy * w
+            shift = center * mean
+            # pass 1: c1 = mean(g * (x - c * mu)) and c2 = mean(g), g = dy * w
             if ONE_PASS:  # x and dy stay in registers for pass 2
                 x = load_chunk(x_row, stride_x_col, cols, N, COMPUTE)
                 dy = load_chunk(dy_row, stride_dy_col, cols, N, COMPUTE)
@@ -161,14 +168,14 @@ if HAS_TRITON:
             c2 = tl.sum(g, axis=0) / N
             # k = s * rstd * rden^2 * c1
             k = strength * tl.load(Stats + M + row) * rden * rden * tl.sum(g_xs, axis=0) / N
-            # pass 2: dx = rden * (g - s * c2) - k * (x - mu); dW += dy * (x - s * mu) * rden
+            # pass 2: dx = rden * (g - c * c2) - k * (x - mu); dW += dy * (x - c * mu) * rden
             for start in range(0, N, BLOCK_N):  # a single iteration when ONE_PASS
                 c = start + cols
                 if not ONE_PASS:
                     x, dy, w = load_bwd_chunk(
                         x_row, stride_x_col, dy_row, stride_dy_col, W, c, N, HAS_WEIGHT, COMPUTE
                     )
-                dx = rden * (dy * w - strength * c2) - k * (x - mean)
+                dx = rden * (dy * w - center * c2) - k * (x - mean)
                 tl.store(DX + row * N + c, dx.to(DX.dtype.element_ty), mask=c < N)
                 dw_acc = accumulate(
                     dw_acc, dw_part, c, N, dy * (x - shift) * rden, HAS_WEIGHT, ONE_PASS
@@ -179,10 +186,11 @@ if HAS_TRITON:
 
 
 class LayerNormFunction(torch.autograd.Function):
-    """Triton LayerNorm with removal strength; inputs as in :func:`layer_norm`."""
+    """Triton LayerNorm with removal strength; inputs as in :func:`layer_norm`, already
+    validated (``center`` a float: None is resolved to ``strength`` by :func:`layer_norm`)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, eps, strength, sigma_bar):
+    def forward(ctx, x, weight, bias, eps, strength, sigma_bar, center):
         y, stats = launch_forward(
             _layer_norm_fwd_kernel,
             x,
@@ -193,9 +201,11 @@ class LayerNormFunction(torch.autograd.Function):
             n_stats=3,
             B=bias,
             HAS_BIAS=bias is not None,
+            center=center,
         )
         ctx.save_for_backward(x, weight, bias, stats)
         ctx.strength = strength
+        ctx.center = center
         return y
 
     @staticmethod
@@ -211,27 +221,33 @@ class LayerNormFunction(torch.autograd.Function):
             ctx.strength,
             n_partials=2,
             HAS_BIAS=bias is not None,
+            center=ctx.center,
         )
-        return (dx, *param_grads(sums, weight, bias), None, None, None)
+        return (dx, *param_grads(sums, weight, bias), None, None, None, None)
 
 
-def layer_norm_reference(x, weight, bias, eps=1e-5, strength=1.0, sigma_bar=1.0):
-    """Torch reference of :func:`layer_norm` (arguments already validated).
+def layer_norm_reference(x, weight, bias, eps=1e-5, strength=1.0, sigma_bar=1.0, center=None):
+    """Torch reference of :func:`layer_norm` (arguments already validated; ``center`` None
+    means ``strength``).
 
-    At ``strength == 1`` this is exactly ``torch.nn.functional.layer_norm``; otherwise the formula
-    in plain torch ops (statistics in fp32, fp64 for fp64 inputs), cast back to ``x.dtype``.
+    At ``strength == center == 1`` this is exactly ``torch.nn.functional.layer_norm``; otherwise
+    the formula in plain torch ops (statistics in fp32, fp64 for fp64 inputs), cast back to
+    ``x.dtype``.
     """
     n = x.shape[-1]
-    if strength == 1.0:
+    center = strength if center is None else center
+    if strength == 1.0 and center == 1.0:
         return F.layer_norm(x, (n,), weight, bias, eps)
     xf = x.to(acc_dtype(x.dtype))
     mean = xf.mean(dim=-1, keepdim=True)
     sigma = torch.sqrt((xf - mean).square().mean(dim=-1, keepdim=True) + eps)
-    y = (xf - strength * mean) / blend(sigma, strength, sigma_bar)
+    y = (xf - center * mean) / blend(sigma, strength, sigma_bar)
     return affine(y, weight, bias).to(x.dtype)
 
 
-def layer_norm(x, weight, bias, eps=1e-5, strength=1.0, sigma_bar=None, backend="auto"):
+def layer_norm(
+    x, weight, bias, eps=1e-5, strength=1.0, sigma_bar=None, backend="auto", center=None
+):
     """LayerNorm over the last dim of ``x`` with a removal ``strength``.
 
     Args:
@@ -240,23 +256,28 @@ def layer_norm(x, weight, bias, eps=1e-5, strength=1.0, sigma_bar=None, backend=
         bias: (N,) shift (output units), or None for 0.
         eps: added to the variance, in units of x squared.
         strength: s in [0, 1] (dimensionless). The divisor is d = s * sigma + (1 - s) * sigma_bar
-            and the centring subtracts s * mean: 1 is ordinary LayerNorm, 0 the fixed affine map
-            x / sigma_bar * weight + bias.
+            and, unless ``center`` is given, the centring subtracts s * mean: 1 is ordinary
+            LayerNorm, 0 the fixed affine map x / sigma_bar * weight + bias.
         sigma_bar: fixed scale, in units of x (float, 1-element tensor, or None for 1.0). A
             constant: no gradient flows into it. Must be > 0 when given as a number and s < 1.
         backend: "auto" (Triton for CUDA tensors when triton is installed, else torch), "triton"
             (CPU tensors need TRITON_INTERPRET=1) or "torch" (reference; exactly
             ``torch.nn.functional.layer_norm`` at s = 1).
+        center: c in [0, 1] (dimensionless), the fraction of the mean subtracted, independent
+            of the strength; None (the default) means c = s, bit for bit. c = 1 at s = 0 is
+            (x - mean) / sigma_bar * weight + bias.
 
     Returns:
-        (..., N) tensor in x's dtype: (x - s * mean) / d * weight + bias.
+        (..., N) tensor in x's dtype: (x - c * mean) / d * weight + bias.
 
     Raises:
-        ValueError: bad backend, strength outside [0, 1], bad sigma_bar or parameter shapes.
+        ValueError: bad backend, strength or center outside [0, 1], bad sigma_bar or parameter
+            shapes.
     """
     strength = check_strength(strength)
+    center = strength if center is None else check_strength(center, "center")
     sigma_bar = check_sigma_bar(sigma_bar, strength)
     check_inputs(x, weight=weight, bias=bias)
     if resolve_backend(backend, x) == "torch":
-        return layer_norm_reference(x, weight, bias, eps, strength, sigma_bar)
-    return LayerNormFunction.apply(x, weight, bias, eps, strength, sigma_bar)
+        return layer_norm_reference(x, weight, bias, eps, strength, sigma_bar, center)
+    return LayerNormFunction.apply(x, weight, bias, eps, strength, sigma_bar, center)

@@ -1,7 +1,7 @@
 """engine.kernels.layer_norm: Triton kernels (through the interpreter when there is no GPU)
 against torch.nn.functional.layer_norm and an independent fp64 reference of the agreed formula
 
-    y = (x - s * mu) / (s * sigma + (1 - s) * sigma_bar) * w + b.
+    y = (x - c * mu) / (s * sigma + (1 - s) * sigma_bar) * w + b,   c = s unless given.
 
 Tolerances are described in conftest.py (fp64 1e-9, fp32 1e-5, fp16 2e-3, bf16 1.6e-2,
 relative, doubled against torch's own half-precision result); the large-mean test widens the
@@ -29,21 +29,24 @@ STRENGTHS = [0.0, 0.3, 1.0]
 needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 
 
-def formula64(x, w, b, eps=EPS, strength=1.0, sigma_bar=SIGMA_BAR):
+def formula64(x, w, b, eps=EPS, strength=1.0, sigma_bar=SIGMA_BAR, center=None):
     """The agreed LayerNorm-with-strength formula, written independently of the engine."""
+    center = strength if center is None else center
     mu = x.mean(dim=-1, keepdim=True)
     sigma = ((x - mu) ** 2).mean(dim=-1, keepdim=True).add(eps).sqrt()
-    y = (x - strength * mu) / (strength * sigma + (1 - strength) * float(sigma_bar))
+    y = (x - center * mu) / (strength * sigma + (1 - strength) * float(sigma_bar))
     y = y if w is None else y * w
     return y if b is None else y + b
 
 
-def triton_ln(strength=1.0, sigma_bar=SIGMA_BAR, eps=EPS):
-    return lambda x, w, b: layer_norm(x, w, b, eps, strength, sigma_bar, backend="triton")
+def triton_ln(strength=1.0, sigma_bar=SIGMA_BAR, eps=EPS, center=None, backend="triton"):
+    return lambda x, w, b: layer_norm(
+        x, w, b, eps, strength, sigma_bar, backend=backend, center=center
+    )
 
 
-def ref_ln(strength=1.0, sigma_bar=SIGMA_BAR, eps=EPS):
-    return lambda x, w, b: formula64(x, w, b, eps, strength, sigma_bar)
+def ref_ln(strength=1.0, sigma_bar=SIGMA_BAR, eps=EPS, center=None):
+    return lambda x, w, b: formula64(x, w, b, eps, strength, sigma_bar, center)
 
 
 def torch_ln(x, w, b):
@@ -251,6 +254,136 @@ def test_triton_backend_on_cpu_without_interpreter_is_a_clear_error(kt, monkeypa
         layer_norm(x, None, None, backend="triton")
 
 
+# --- separate centring coefficient c (center): y = (x - c * mu) / d * w + b ---------------------
+# Tolerance: fp32 against the fp64 autograd reference of the formula, kt.rtol[float32] = 1e-5
+# relative with an absolute floor of 1e-5 * max(1, max|expected|) (conftest.py), for y and for
+# the gradients of x, weight and bias; fp64 gradcheck for the backward formula itself.
+CENTERS = [None, 0.0, 0.3, 1.0]
+CENTER_STRENGTHS = [0.0, 0.5, 1.0]
+
+
+@needs_triton
+@pytest.mark.parametrize("chunked", [False, True], ids=["one_pass", "chunked"])
+@pytest.mark.parametrize("strength", CENTER_STRENGTHS)
+@pytest.mark.parametrize("center", CENTERS)
+def test_center_matches_fp64_formula(kt, monkeypatch, center, strength, chunked):
+    if chunked:  # rows of 20 in blocks of 8: the chunked kernel path
+        monkeypatch.setattr(_common, "MAX_BLOCK_N", 8)
+    shape = (5, 20)
+    args = inputs(kt, shape, torch.float32, torch.float32, offset=0.7)  # a non-zero mean
+    dy = kt.make_dy(shape, torch.float32, "contiguous")
+    fn = triton_ln(strength, center=center)
+    kt.compare(fn, ref_ln(strength, center=center), args, dy, kt.rtol[torch.float32])
+
+
+@pytest.mark.parametrize("strength", CENTER_STRENGTHS)
+@pytest.mark.parametrize("center", CENTERS)
+def test_center_torch_backend_matches_fp64_formula(kt, center, strength):
+    shape = (5, 20)
+    args = inputs(kt, shape, torch.float32, torch.float32, offset=0.7)
+    dy = kt.make_dy(shape, torch.float32, "contiguous")
+    fn = triton_ln(strength, center=center, backend="torch")
+    kt.compare(fn, ref_ln(strength, center=center), args, dy, kt.rtol[torch.float32])
+
+
+GRADCHECK_CENTER_CASES = [
+    # (strength, center, backend, chunked)
+    *[(s, c, backend, False) for s, c in [(0.5, 0.3), (0.0, 1.0), (1.0, 0.0), (0.3, 0.8)]
+      for backend in ("triton", "torch")],
+    (0.5, 0.3, "triton", True),
+    (0.0, 1.0, "triton", True),
+]  # fmt: skip
+
+
+@needs_triton
+@pytest.mark.parametrize("strength,center,backend,chunked", GRADCHECK_CENTER_CASES)
+def test_center_gradcheck_fp64(kt, monkeypatch, strength, center, backend, chunked):
+    if chunked:  # rows of 6 in blocks of 4
+        monkeypatch.setattr(_common, "MAX_BLOCK_N", 4)
+    x, w, b = inputs(kt, (2, 6), torch.float64, torch.float64, offset=0.5)
+    fn = triton_ln(strength, sigma_bar=1.1, center=center, backend=backend)
+    assert torch.autograd.gradcheck(fn, (x, w, b))
+
+
+@needs_triton
+@pytest.mark.parametrize("backend", ["triton", "torch"])
+@pytest.mark.parametrize("strength", STRENGTHS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_center_none_is_exactly_center_equal_to_strength(kt, dtype, strength, backend):
+    shape = (3, 2, 24)
+    args = inputs(kt, shape, dtype, torch.float32, offset=0.4)
+    dy = kt.make_dy(shape, dtype, "contiguous")
+    runs = []
+    for center in (None, strength):
+        y = triton_ln(strength, center=center, backend=backend)(*args)
+        runs.append([y, *kt.grads(y, args, dy)])
+    for first, second in zip(*runs):
+        assert torch.equal(first, second)
+
+
+def test_center_one_below_full_strength_is_not_functional_layer_norm(kt):
+    # strength 1 with center 0 must not take the F.layer_norm shortcut of the torch path
+    x, w, b = inputs(kt, (3, 8), torch.float64, torch.float64, offset=2.0)
+    y = layer_norm(x, w, b, EPS, 1.0, backend="torch", center=0.0)
+    kt.assert_close(y, formula64(x, w, b, EPS, 1.0, center=0.0), kt.rtol[torch.float64])
+    assert (y - F.layer_norm(x, (8,), w, b, EPS)).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("triton", marks=needs_triton)])
+def test_norm_center_always_at_strength_zero_is_fake_layer_norm(kt, backend):
+    from engine.norm import Norm
+
+    norm = Norm("layernorm", 12, eps=EPS, backend=backend, center="always").double()
+    assert norm.center == "always" and "center=always" in repr(norm)
+    with torch.no_grad():
+        norm.weight.copy_(kt.make_param(12, torch.float64, 1).detach())
+        norm.bias.copy_(kt.make_param(12, torch.float64, 2, offset=0.0).detach())
+        norm.sigma_bar.fill_(SIGMA_BAR)
+    norm.set_strength(0.0)
+    x = kt.make_x((4, 12), torch.float64, offset=3.0).detach()
+    want = (x - x.mean(-1, keepdim=True)) / SIGMA_BAR * norm.weight + norm.bias
+    kt.assert_close(norm(x), want, kt.rtol[torch.float64])
+    plain = Norm("layernorm", 12, eps=EPS, backend=backend).double()
+    plain.load_state_dict({**norm.state_dict(), "_extra_state": {**norm.get_extra_state()}})
+    assert plain.center == "always"
+    plain.center = "strength"  # c = s = 0: no centring, the fixed affine map
+    kt.assert_close(plain(x), x / SIGMA_BAR * norm.weight + norm.bias, kt.rtol[torch.float64])
+
+
+def test_norm_center_state_dict_round_trip_and_old_checkpoints():
+    from engine.norm import Norm
+
+    always = Norm("layernorm", 6, center="always")
+    always.set_strength(0.25)
+    state = always.state_dict()
+    assert state["_extra_state"]["center"] == "always"
+    fresh = Norm("layernorm", 6)
+    assert fresh.center == "strength"
+    fresh.load_state_dict(state)
+    assert (fresh.center, fresh.strength) == ("always", 0.25)
+    # the default is stored by omission, so old checkpoints (no "center") read as "strength"
+    assert "center" not in Norm("layernorm", 6).get_extra_state()
+    old = {**state, "_extra_state": {"strength": 0.5, "eps": 1e-5, "backend": "auto"}}
+    loaded = Norm("layernorm", 6, center="always")
+    loaded.load_state_dict(old)
+    assert (loaded.center, loaded.strength) == ("strength", 0.5)
+    with pytest.raises(ValueError, match="center"):
+        Norm("layernorm", 6, center="sometimes")
+    with pytest.raises(ValueError, match="center"):
+        loaded.set_extra_state({**old["_extra_state"], "center": "never"})
+
+
+def test_make_norm_passes_the_config_center():
+    import dataclasses
+
+    from engine.config import ModelConfig
+    from engine.model import make_norm
+
+    cfg = dataclasses.replace(ModelConfig(), norm="layernorm", norm_center="always")
+    assert make_norm(cfg).center == "always"
+    assert make_norm(dataclasses.replace(cfg, norm_center="strength")).center == "strength"
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
@@ -263,6 +396,11 @@ def test_triton_backend_on_cpu_without_interpreter_is_a_clear_error(kt, monkeypa
         (dict(strength=0.5, sigma_bar=0.0), "sigma_bar"),
         (dict(strength=0.5, sigma_bar=math.inf), "sigma_bar"),
         (dict(strength=0.5, sigma_bar=torch.ones(2)), "sigma_bar"),
+        (dict(center=-0.1), "center"),
+        (dict(center=1.5), "center"),
+        (dict(center=math.nan), "center"),
+        (dict(center="1"), "center"),
+        (dict(center=torch.tensor(1.0)), "center"),
     ],
 )
 def test_invalid_arguments_raise_value_error(kwargs, match):
@@ -321,7 +459,7 @@ kernels = [getattr(m, k) for m in mods for k in dir(m) if k.endswith("_kernel")]
 assert len(kernels) == 4 and all(isinstance(k, triton.runtime.JITFunction) for k in kernels)
 ptr = {"Y": "*bf16", "X": "*bf16", "DX": "*bf16", "DY": "*bf16", "W": "*fp32", "B": "*fp32",
        "Stats": "*fp32", "Partials": "*fp32", "SigmaBar": "*fp32"}
-floats = {"eps": "fp64", "strength": "fp64", "sigma_bar": "fp64"}
+floats = {"eps": "fp64", "strength": "fp64", "sigma_bar": "fp64", "center": "fp64"}
 for fn in kernels:
     for one_pass, present in ((True, True), (False, False)):
         flags = dict(HAS_WEIGHT=present, HAS_BIAS=present, SIGMA_BAR_PTR=present,

@@ -213,3 +213,24 @@ def test_freeze_layer_ranges_are_inclusive():
     assert matches("blocks.1.attn.q.weight", "blocks.1-3.attn")
     assert not matches("blocks.1.mlp.fc.weight", "blocks.1-3.attn")
     assert not matches("blocks.1.attn.q.weight", "blocks.3-1")  # an empty range matches nothing
+
+
+def test_sites_picks_one_norm_of_each_block_as_the_papers_remove_them():
+    """MLP norms first, one block every 10 ticks, then attention's, then the final norm: the
+    order of the LayerNorm-removal papers, written with ``sites``."""
+    ramp = {"action": "ramp", "to": 0.0, "over": 5, "stagger": 10}
+    tl = compiled(
+        layernorm=[
+            {**ramp, "at": 10, "layers": "all", "sites": "mlp"},
+            {**ramp, "at": 40, "layers": "all", "sites": "attn"},
+            {**ramp, "at": 70, "layers": "final"},
+        ]
+    )
+    done = {site: next(t for t in range(100) if tl.at(t).strength[site] == 0.0)
+            for site in ("0.mlp", "1.mlp", "0.attn", "1.attn", "final")}  # fmt: skip
+    assert done == {"0.mlp": 14, "1.mlp": 24, "0.attn": 44, "1.attn": 54, "final": 74}
+    assert tl.at(30).strength["0.attn"] == 1.0 and tl.at(60).strength["final"] == 1.0
+    bad = {"at": 10, "action": "set", "strength": 0.0, "layers": "final", "sites": "mlp"}
+    with pytest.raises(ConfigError) as info:
+        compiled(layernorm=[bad])
+    assert info.value.path == "timeline.layernorm[0].sites"

@@ -57,6 +57,7 @@ def test_every_spec_field_has_a_fitting_widget_with_help_and_range(make_main_win
     combo = panel.editor("model.activation").widget
     assert [combo.itemText(i) for i in range(combo.count())] == [
         "gelu",
+        "gelu_tanh",
         "relu",
         "tanh",
         "sigmoid",

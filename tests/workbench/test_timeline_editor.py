@@ -380,3 +380,14 @@ def to_timeline(spec):
     import dataclasses
 
     return dataclasses.replace(spec.timeline, marks=[])
+
+
+def test_a_constant_lr_is_drawn_from_zero_up_to_it(window, qtbot):
+    """With no segments the LR is train.lr throughout: the axis runs from 0 past it (it was
+    centred in ±0.5, a 3e-4 line drawn on the zero line)."""
+    flat = {"timeline.lr": [], "timeline.phases": [], "train.lr": 3e-4}
+    window.files.show_spec(engine.replace(spec_of(window), flat), None)
+    editor = window.timeline_editor
+    qtbot.waitUntil(lambda: np.allclose(drawn_lr(editor), 3e-4))
+    low, high = editor.lr_lane.vb.viewRange()[1]
+    assert -1e-4 < low <= 0.0 and 3e-4 < high < 5e-4

@@ -97,6 +97,13 @@ class RunsActions:
         self.export_tb_action = self.export_menu.addAction(
             "TensorBoard event files…", self.ask_tensorboard
         )
+        self.export_hf_action = self.export_menu.addAction(
+            "Hugging Face model folder…", self.ask_hf
+        )
+        self.export_hf_action.setObjectName("runsExportHfAction")
+        self.export_hf_action.setToolTip(
+            "The run's latest checkpoint as a GPT-2 folder transformers loads (from_pretrained)"
+        )
         if not engine.HAS_TENSORBOARD:
             self.export_tb_action.setEnabled(False)
             self.export_tb_action.setText("TensorBoard (pip install tensorboard)")
@@ -126,6 +133,7 @@ class RunsActions:
         self.resume_action.setEnabled(bool(one and one.summary.status in RESUMABLE and has_ckpt))
         self.fork_action.setEnabled(has_ckpt)
         self.finetune_action.setEnabled(has_ckpt)
+        self.export_hf_action.setEnabled(has_ckpt)  # one run's model
         for a in (self.rename_action, self.reveal_action, self.open_spec_action):
             a.setEnabled(one is not None)
         self.tags_action.setEnabled(bool(rows))
@@ -307,6 +315,35 @@ class RunsActions:
     def export_image(self, path: Path) -> None:
         export_plot(self.shown_plot().getPlotItem(), path)
         self._say(f"wrote {path}")
+
+    def ask_hf(self) -> None:
+        rows = self._rows()
+        if len(rows) != 1:
+            return
+        dialog = QFileDialog(self.panel, f"Export {rows[0].name} as a Hugging Face model folder")
+        dialog.setObjectName("hfExportDialog")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.fileSelected.connect(lambda out: self.export_hf(rows[0].path, Path(out)))
+        dialog.open()
+
+    def export_hf(self, run_dir: Path, out: Path) -> None:
+        """Write the run's model as a GPT-2 folder off the GUI thread; what cannot be written
+        (a classifier, LayerNorm half removed, ...) is one line in the log."""
+
+        def done(folder: Path) -> None:
+            self._say(f"exported {run_dir.name} to {folder}: GPT2LMHeadModel.from_pretrained")
+
+        def failed(exc: Exception) -> None:
+            self._say(f"cannot export {run_dir.name}: {exc}", "error")
+
+        job = lambda: engine.export_run_hf(run_dir, out)  # noqa: E731
+        if self.panel.tasks is None:
+            try:
+                done(job())
+            except (engine.ConfigError, OSError, ValueError) as exc:
+                failed(exc)
+        else:
+            self.panel.tasks.submit(job, done, failed)
 
     def ask_tensorboard(self) -> None:
         dialog = QFileDialog(self.panel, "Export TensorBoard event files to a folder")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -75,6 +76,7 @@ class ConfigPanel(QWidget):
         self._editors: dict[str, Editor] = {}
         self._error_labels: dict[str, QLabel] = {}
         self._kept: list[str] = []  # fields and sections the form cannot edit: kept as loaded
+        self._tips: dict[str, str] = {}  # the help of the fields a checkpoint can fix
 
         self._form = QWidget()
         form_layout = QVBoxLayout(self._form)
@@ -269,9 +271,30 @@ class ConfigPanel(QWidget):
             self.params_label.setText("")
             self.memory_label.setText("")
         elif spec is not None:
+            self._follow_checkpoint(spec)
             self.specChanged.emit(spec)
         if was_valid != self.is_valid:
             self.validityChanged.emit(self.is_valid)
+
+    def _follow_checkpoint(self, spec: RunSpec) -> None:
+        """With ``model.from_pretrained`` the checkpoint fixes the architecture: its fields
+        show the checkpoint's values and cannot be edited (they come back when it is cleared)."""
+        pretrained = bool(spec.model.from_pretrained)
+        self._loading = True  # showing the checkpoint's values is not an edit
+        try:
+            for name in engine.PRETRAINED_FIELDS:
+                editor = self._editors.get(f"model.{name}")
+                if editor is None:
+                    continue
+                value = getattr(spec.model, name)
+                if pretrained and editor.value() != value:
+                    editor.set_value(value)
+                editor.widget.setEnabled(not pretrained)
+                tip = self._tips.setdefault(name, editor.widget.toolTip())
+                source = f"\n\nFixed by {spec.model.from_pretrained}" if pretrained else ""
+                editor.widget.setToolTip(tip + source)
+        finally:
+            self._loading = False
 
     def _start_estimate(self) -> None:
         spec, generation = self._spec, self._generation
@@ -292,7 +315,9 @@ class ConfigPanel(QWidget):
         count = f"<b>{format_count(est.params)}</b> parameters ({est.params:,})"
         if est.trainable != est.params:
             count += f" · {est.trainable:,} trainable (LoRA)"
-        self.params_label.setText(f"{count} · vocab {est.vocab_size}")
+        source = self._spec.model.from_pretrained if self._spec is not None else ""
+        start = f" · from: {Path(source).name or source}" if source else ""
+        self.params_label.setText(f"{count} · vocab {est.vocab_size}{start}")
         parts = " · ".join(f"{k} {format_bytes(v)}" for k, v in mem.items() if k != "total")
         self.memory_label.setText(f"≈ <b>{format_bytes(mem['total'])}</b> to train: {parts}")
         self.memory_label.setToolTip("Rough fp32 training memory, within about a factor of two")

@@ -210,13 +210,25 @@ class LRLane(LRMenus, Lane):
         steps = doc.spec.train.steps
         x = np.arange(steps, dtype=float)
         if doc.compiled is not None:
-            self.curve.setData(x, doc.compiled.lr_curve())
+            lr = doc.compiled.lr_curve()
+            self.curve.setData(x, lr)
+            self._fit_flat(lr)
         scaled = any(p.lr_scale != 1.0 for p in doc.timeline.phases)
         raw = doc.raw_lr() if scaled else None
         self.raw.setData(x if raw is not None else [], raw if raw is not None else [])
         for i, (seg, span) in enumerate(zip(doc.timeline.lr, _spans(doc))):
             if span is not None:
                 self._segment_handles(i, seg, span)
+
+    def _fit_flat(self, lr: np.ndarray) -> None:
+        """A constant LR from 0 up to it: auto-range would centre the line in ±0.5 (a
+        3e-4 LR drawn as 0 on an axis from -0.4 to 0.4)."""
+        flat = len(lr) and not self.log and float(lr.max()) == float(lr.min())
+        if flat:
+            self.vb.disableAutoRange(axis="y")
+            self.vb.setYRange(0.0, float(lr.max()) * 1.25 or 1.0, padding=0.05)
+        else:
+            self.vb.enableAutoRange(y=True)
 
     def _segment_handles(self, i, seg, span) -> None:
         color = SHAPE_COLORS[seg.shape]
