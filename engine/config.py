@@ -225,7 +225,7 @@ class PhaseSpec:
 @dataclass
 class NormEvent:
     at: Position = spec_field(0, "tick where the event applies (the first layer, with stagger)")
-    action: Literal["set", "ramp", "freeze", "unfreeze", "eps", "backend", "calibrate"] = (
+    action: Literal["set", "ramp", "freeze", "unfreeze", "eps", "backend", "calibrate", "sigma"] = (
         spec_field("set", "what happens to the selected norms")
     )
     layers: Literal["all", "final"] | list[int] = spec_field(
@@ -243,6 +243,9 @@ class NormEvent:
     shape: Literal["linear", "cosine"] = spec_field("linear", "ramp: curve")
     eps: float | None = spec_field(None, "eps: the new epsilon", gt=0.0)
     backend: Literal["auto", "triton", "torch"] | None = spec_field(None, "backend: the new one")
+    sigma: float | None = spec_field(
+        None, "sigma: set σ̄ to this value (it then counts as calibrated: none is automatic)", gt=0.0
+    )
 
 
 @dataclass

@@ -210,7 +210,9 @@ class Steering:
             self.frozen = self.frozen_names(phase, self._norm_frozen)
             for name, p in self.params.items():
                 p.requires_grad_(name not in self.frozen)
-        for site in tl.calibrate_at(tick):
+        for site, sigma in tl.sigma_at(tick).items():
+            self.norms[site].sigma_bar.fill_(sigma)
+        for site in tl.calibrate_at(tick):  # after a same-tick sigma: the measured one wins
             self.norms[site].calibrate_next = True
         return tl.edges_at(tick)
 

@@ -12,6 +12,8 @@ Norm events (``timeline.layernorm``), per selected norm, in time order:
   is one step in, the last reaches ``to``), linear or cosine.
 - ``freeze`` / ``unfreeze``: stop / restart training the norm's gain and bias.
 - ``eps``, ``backend``: switch the epsilon or the kernel (triton <-> torch).
+- ``sigma``: sets σ̄ to the event's ``sigma``, which counts as a calibration (none follows
+  automatically): what a run without calibration, or with σ̄ from elsewhere, computes.
 - ``calibrate``: at that tick's forward pass the norm sets ``sigma_bar`` (σ̄) to the mean over the
   batch's tokens of σ(x) = sqrt(var(x) + eps) of its input (RMSNorm: sqrt(mean(x²) + eps)).
   σ̄ is what a norm with strength s < 1 divides by in place of the per-token σ:
@@ -229,7 +231,13 @@ def _resolve_phases(spec: RunSpec, units: Units) -> list[Phase]:
 
 def _check_event(ev: NormEvent, path: str, model: ModelConfig) -> list[int | str]:
     """The layer groups an event addresses, in stagger order; ConfigError if it cannot apply."""
-    required = {"set": "strength", "ramp": "to", "eps": "eps", "backend": "backend"}
+    required = {
+        "set": "strength",
+        "ramp": "to",
+        "eps": "eps",
+        "backend": "backend",
+        "sigma": "sigma",
+    }
     need = required.get(ev.action)
     if need and getattr(ev, need) is None:
         raise ConfigError(f"{path}.{need}", f"the {ev.action} event needs {need}")
@@ -272,6 +280,7 @@ class _NormTracks:
         }
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
         self.calibrate: dict[str, list[int]] = {s: [] for s in sites}
+        self.sigma: dict[str, list[tuple[int, float]]] = {s: [] for s in sites}  # set σ̄
         self._last_tick = {s: -1 for s in sites}
 
     def track(self, kind: str, site: str) -> np.ndarray:
@@ -311,6 +320,8 @@ class _NormTracks:
             self.track("backend", site)[tick:] = ev.backend
         elif ev.action == "calibrate":
             self.calibrate[site].append(tick)
+        elif ev.action == "sigma":
+            self.sigma[site].append((tick, ev.sigma))
         self._last_tick[site] = tick
 
     def auto_calibrate(self) -> list[tuple[int, str]]:
@@ -320,7 +331,8 @@ class _NormTracks:
             if kind != "strength":
                 continue
             below = np.flatnonzero(s < 1.0)
-            if len(below) and not any(t <= below[0] for t in self.calibrate[site]):
+            done = self.calibrate[site] + [t for t, _ in self.sigma[site]]
+            if len(below) and not any(t <= below[0] for t in done):
                 self.calibrate[site].append(int(below[0]))
                 added.append((int(below[0]), site))
         return added
@@ -401,7 +413,7 @@ class CompiledTimeline:
             detail.update(
                 {
                     k: getattr(ev, k)
-                    for k in ("strength", "to", "over", "eps", "backend")
+                    for k in ("strength", "to", "over", "eps", "backend", "sigma")
                     if getattr(ev, k) is not None
                 }
             )
@@ -536,6 +548,10 @@ class CompiledTimeline:
     def calibrate_at(self, tick: int) -> list[str]:
         """Norm sites that set σ̄ from this tick's forward pass."""
         return [s for s, ticks in self._norms.calibrate.items() if tick in ticks]
+
+    def sigma_at(self, tick: int) -> dict[str, float]:
+        """``{site: σ̄}`` for the norms a ``sigma`` event sets before this tick's forward pass."""
+        return {s: v for s, pairs in self._norms.sigma.items() for t, v in pairs if t == tick}
 
     def norm_state(self, tick: int) -> dict[str, tuple[float, bool, float, str]]:
         """``{site: (strength, frozen, eps, backend)}`` in force during ``tick``."""

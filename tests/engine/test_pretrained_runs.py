@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -217,3 +218,31 @@ def test_a_classification_head_trains_on_an_imported_model(gpt2_folder, tmp_path
     assert record.scalars("val/accuracy")[1][-1] >= 0.9  # "def" or "class": easy to tell
     ours = load_model_from_run(handle.run_dir)[3]
     assert ours.classify and ours.blocks[0].mlp.fc.weight.shape == (128, 32)
+
+
+def test_the_gpu_preset_removes_every_norm_of_gpt2_small_in_the_papers_order(tmp_path):
+    """presets/gpu/gpt2-ln-removal-small.yaml with a 12-block stand-in for GPT-2 small (its
+    weights cannot be downloaded here): the spec reads, and its timeline removes the MLP norms,
+    then attention's, then the final norm, every one by the end."""
+    import yaml
+
+    bpe = train_bpe(stdlib_text(30_000)[0], 300, ("<|endoftext|>",))
+    config = transformers.GPT2Config(
+        n_layer=12, n_head=2, n_embd=16, n_positions=1024, vocab_size=len(bpe),
+        bos_token_id=None, eos_token_id=None,
+    )  # fmt: skip
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "gpt2")
+    bpe.tokenizer.save(str(tmp_path / "gpt2" / "tokenizer.json"))
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "presets/gpu/gpt2-ln-removal-small.yaml").read_text())
+    data["model"]["from_pretrained"] = str(tmp_path / "gpt2")
+    data["data"]["max_chars"] = 200_000
+    data["train"]["device"] = "cpu"
+    spec = engine.parse_spec(data)
+    assert (spec.model.n_layer, spec.model.context, spec.model.norm_center) == (12, 1024, "always")
+    tl = engine.plan_timeline(spec)
+    gone = {}
+    for site in ("0.mlp", "11.mlp", "0.attn", "11.attn", "final"):
+        gone[site] = next(t for t in range(tl.steps) if tl.at(t).strength[site] == 0.0)
+    assert gone == {"0.mlp": 200, "11.mlp": 420, "0.attn": 440, "11.attn": 990, "final": 1040}
+    assert all(v == 0.0 for v in tl.at(tl.steps - 1).strength.values())

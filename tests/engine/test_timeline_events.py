@@ -234,3 +234,32 @@ def test_sites_picks_one_norm_of_each_block_as_the_papers_remove_them():
     with pytest.raises(ConfigError) as info:
         compiled(layernorm=[bad])
     assert info.value.path == "timeline.layernorm[0].sites"
+
+
+def test_a_sigma_event_sets_sigma_bar_and_counts_as_calibrated(tmp_path):
+    """``sigma`` fixes σ̄ (here 1.0, its starting value: a removal without calibration), and
+    no automatic calibration follows when the strength drops; the trained model keeps it."""
+    from engine import open_run, start_run
+    from engine.sample import load_model_from_run
+    from tests.engine.helpers import tiny_spec
+
+    events = [
+        {"at": 1, "action": "sigma", "sigma": 1.0, "layers": [0]},
+        {"at": 2, "action": "set", "strength": 0.0, "layers": "all"},
+    ]
+    tl = compiled(layernorm=events)
+    assert tl.sigma_at(1) == {"0.attn": 1.0, "0.mlp": 1.0}
+    auto = [e for e in tl.edges() if e.detail.get("auto")]
+    assert auto and "0.attn" not in auto[0].detail["sites"] and "1.attn" in auto[0].detail["sites"]
+    with pytest.raises(ConfigError) as info:
+        compiled(layernorm=[{"at": 1, "action": "sigma"}])
+    assert info.value.path == "timeline.layernorm[0].sigma"
+
+    spec = tiny_spec(train={"steps": 4, "checkpoint_every": 0, "eval_every": 0},
+                     timeline={"layernorm": events})  # fmt: skip
+    handle = start_run(spec, tmp_path)
+    assert handle.join(60) and handle.status == "finished", handle.error
+    model = load_model_from_run(handle.run_dir)[3]
+    sigma = {name: float(norm.sigma_bar) for name, norm in model.norm_sites()}
+    assert sigma["0.attn"] == 1.0 and sigma["final"] != 1.0  # calibrated at tick 2
+    assert open_run(handle.run_dir).status == "finished"

@@ -13,7 +13,7 @@ import dataclasses
 from engine import LRSegment, Mark, NormEvent, PhaseSpec, Position, TimelineConfig
 
 SHAPES = ("constant", "linear", "cosine", "exp", "step", "points")
-NORM_ACTIONS = ("set", "ramp", "freeze", "unfreeze", "eps", "backend", "calibrate")
+NORM_ACTIONS = ("set", "ramp", "freeze", "unfreeze", "eps", "backend", "calibrate", "sigma")
 MARK_ACTIONS = ("checkpoint", "eval", "note")
 DECAY = 10.0  # a new decaying segment ends at a tenth of where it starts
 EXP_FLOOR = 1e-6  # exp takes logs: a zero end becomes this
@@ -190,6 +190,8 @@ def new_norm_event(
         return dataclasses.replace(ev, eps=eps)
     if action == "backend":
         return dataclasses.replace(ev, backend="auto" if backend_now == "torch" else "torch")
+    if action == "sigma":
+        return dataclasses.replace(ev, sigma=1.0)  # σ̄'s starting value: no calibration
     return ev
 
 

@@ -44,9 +44,10 @@ EVENT_COLORS = {
     "eps": "#ff8c1a",
     "backend": "#2fb67c",
     "calibrate": "#e6e6e6",
+    "sigma": "#e6e6e6",
 }
 GLYPHS = {"set": "diamond", "ramp": "right", "freeze": "square", "unfreeze": "square"}
-LETTERS = {"eps": "ε", "backend": "B", "calibrate": "σ"}
+LETTERS = {"eps": "ε", "backend": "B", "calibrate": "σ", "sigma": "="}
 TOP, BOTTOM = 0.15, 0.85  # strength 1 and 0 inside a row (rows run downwards)
 
 
@@ -71,6 +72,7 @@ def describe(ev) -> str:
         "ramp": f" to {ev.to} over {ev.over} ({ev.shape})",
         "eps": f" {ev.eps}",
         "backend": f" {ev.backend}",
+        "sigma": f" σ̄ = {ev.sigma}",
     }.get(ev.action, "")
     stagger = f", stagger {ev.stagger}" if ev.stagger else ""
     return f"{ev.action}{extra} · layers {_layers_text(ev.layers)}{stagger}"
