@@ -156,6 +156,12 @@ class TrainConfig:
     grad_clip: float = spec_field(1.0, "clip the global grad norm to this (0 = off)", min=0.0)
     device: str = spec_field("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
     threads: int = spec_field(0, "torch CPU threads (0 = torch's default)", min=0, max=1024)
+    compile: bool = spec_field(
+        False,
+        "compile the model with torch.compile: a minute or more of compiling at the start, "
+        "then faster ticks (a ramp does not recompile; ticks that record activation statistics "
+        "or calibrate sigma-bar run uncompiled)",
+    )
     eval_every: int = spec_field(
         100, "ticks between validation passes (0 = only at the end)", min=0
     )

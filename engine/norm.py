@@ -15,11 +15,22 @@ LayerNorm's centring coefficient ``c`` is set by ``center``: "strength" (the def
 ``center="always"``, ``s = 0`` is ``(x - μ(x)) / σ̄ · w + b`` (the "FakeLN" of the
 LayerNorm-removal papers: the mean is still subtracted, only the per-token scale is gone).
 
-``strength``, ``eps``, ``backend`` and ``center`` are plain Python attributes, not tensors: the
-kernels take them as launch arguments, so changing them never forces a host sync, and reading
-them never does either. They travel in ``state_dict`` as extra state (a dict of Python scalars,
-which ``torch.load(weights_only=True)`` accepts); ``center`` is stored only when it is not the
-default "strength", so a missing entry (checkpoints from before it existed) means "strength".
+``strength``, ``eps``, ``backend`` and ``center`` are Python values, not tensors: the kernels
+take them as launch arguments, so changing them never forces a host sync, and reading them never
+does either. They travel in ``state_dict`` as extra state (a dict of Python scalars, which
+``torch.load(weights_only=True)`` accepts); ``center`` is stored only when it is not the default
+"strength", so a missing entry (checkpoints from before it existed) means "strength".
+
+Under ``torch.compile`` a Python float read in ``forward`` is guarded, so changing it recompiles
+(dynamo then turns a float that keeps changing into a graph input, but the centring mode and the
+kernels' branches on the values still add graphs: 3 compiles on a 30-tick ramp with the centring
+toggled, torch 2.13, against 1 now), and the Triton path could not be traced at all. So
+``strength`` and ``center`` are properties whose setters also write two non-persistent 0-dim
+fp32 buffers, ``strength_tensor`` (s) and ``center_tensor`` (c: s, or 1 for "always"), with an
+on-device fill (no sync); a compiled forward passes those tensors to the kernels instead of the
+floats, so the graph reads the values at run time and never recompiles for them. ``eps`` and
+``backend`` stay guarded constants (they change rarely). The eager forward is unchanged: floats
+as launch arguments.
 """
 
 from __future__ import annotations
@@ -86,17 +97,57 @@ class Norm(nn.Module):
             self.register_parameter("bias", None)
         # fp32 whatever the model dtype: it is a statistic, and the kernels read it in fp32.
         self.register_buffer("sigma_bar", torch.tensor(1.0, dtype=torch.float32))
-        self.strength = 1.0
+        # What a compiled forward reads instead of the floats (see the module docstring): kept
+        # equal to (strength, centring coefficient) by the setters; not saved in state_dict.
+        self.register_buffer(
+            "strength_tensor", torch.tensor(1.0, dtype=torch.float32), persistent=False
+        )
+        self.register_buffer(
+            "center_tensor", torch.tensor(1.0, dtype=torch.float32), persistent=False
+        )
+        self._strength, self._center, self._mirrored = 1.0, "strength", (1.0, 1.0)
         self.eps = float(eps)
         self.backend = check_backend(backend)
-        self.center = check_center(center)
+        self.center = center
         self.calibrate_next = False
+
+    @property
+    def strength(self) -> float:
+        """s in [0, 1], a Python float (1 = ordinary norm, 0 = fixed affine map). Setting it
+        checks the value, as :meth:`set_strength` does, and updates ``strength_tensor``."""
+        return self._strength
+
+    @strength.setter
+    def strength(self, s: float) -> None:
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s <= 1.0:
+            raise ValueError(f"norm strength must be a number in [0, 1]; got {s!r}")
+        self._strength = float(s)
+        self._mirror()
+
+    @property
+    def center(self) -> str:
+        """LayerNorm's centring mode, "strength" (c = s) or "always" (c = 1). Setting it checks
+        the name and updates ``center_tensor``."""
+        return self._center
+
+    @center.setter
+    def center(self, center: str) -> None:
+        self._center = check_center(center)
+        self._mirror()
+
+    def _mirror(self) -> None:
+        """Write (s, c) into the compile-mode buffers when they changed: an on-device fill, no
+        host sync, and nothing at all on the ticks where the timeline repeats the value."""
+        values = (self._strength, 1.0 if self._center == "always" else self._strength)
+        if values != self._mirrored:
+            with torch.no_grad():
+                self.strength_tensor.fill_(values[0])
+                self.center_tensor.fill_(values[1])
+            self._mirrored = values
 
     def set_strength(self, s: float) -> None:
         """Set the strength, a plain float in [0, 1] (1 = ordinary norm, 0 = fixed affine map)."""
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0.0 <= s <= 1.0:
-            raise ValueError(f"norm strength must be a number in [0, 1]; got {s!r}")
-        self.strength = float(s)
+        self.strength = s
 
     @torch.no_grad()
     def calibrate(self, x: torch.Tensor) -> None:
@@ -108,6 +159,27 @@ class Norm(nn.Module):
         if self.calibrate_next:  # set by the trainer for a timeline `calibrate` tick
             self.calibrate_next = False
             self.calibrate(x)
+        if torch.compiler.is_compiling():
+            # tensors, not floats: dynamo guards on neither value, so a ramp never recompiles
+            if self.kind == "layernorm":
+                return kernels.layer_norm(
+                    x,
+                    self.weight,
+                    self.bias,
+                    eps=self.eps,
+                    strength=self.strength_tensor,
+                    sigma_bar=self.sigma_bar,
+                    backend=self.backend,
+                    center=self.center_tensor,
+                )
+            return kernels.rms_norm(
+                x,
+                self.weight,
+                eps=self.eps,
+                strength=self.strength_tensor,
+                sigma_bar=self.sigma_bar,
+                backend=self.backend,
+            )
         if self.kind == "layernorm":
             return kernels.layer_norm(
                 x,
@@ -143,7 +215,7 @@ class Norm(nn.Module):
             raise ValueError(f"norm eps must be a positive number; got {eps!r}")
         self.eps = float(eps)
         self.backend = check_backend(state["backend"])
-        self.center = check_center(state.get("center", "strength"))
+        self.center = state.get("center", "strength")
 
     def extra_repr(self) -> str:
         return (

@@ -484,12 +484,22 @@ def open_run(path: str | Path) -> RunRecord:
 
 def run_dirs(runs_dir: Path) -> list[Path]:
     """Run folders under ``runs_dir``, top-level and inside study folders, sorted; hidden ones
-    (a run still being set up, see ``new_run_dir``) are not runs yet."""
-    dbs = list(runs_dir.glob("*/metrics.sqlite")) + list(runs_dir.glob("*/*/metrics.sqlite"))
-    found = [db.parent for db in dbs]
-    return sorted(
-        p for p in found if not any(s.startswith(".") for s in p.relative_to(runs_dir).parts)
-    )
+    (a run still being set up, see ``new_run_dir``) are not runs yet, and are never looked
+    into: another process renames them into place at any moment."""
+    found = []
+    for folder in _visible_dirs(runs_dir):
+        found += [f for f in [folder, *_visible_dirs(folder)] if (f / "metrics.sqlite").is_file()]
+    return sorted(found)
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    """The sub-folders of ``folder`` not starting with a dot; none when it vanished meanwhile
+    (a run renamed into place, a study deleted) or cannot be read."""
+    try:
+        with os.scandir(folder) as entries:
+            return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return []
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:

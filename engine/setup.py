@@ -45,6 +45,7 @@ class Parts:
     unknown: list[str]
     model: torch.nn.Module
     net: torch.nn.Module
+    compiled: torch.nn.Module | None  # ``net`` through torch.compile (train.compile), or None
     optimizer: torch.optim.Optimizer
     steering: Steering
     stats: StatsRecorder
@@ -169,6 +170,7 @@ def set_up(spec: RunSpec, world: World, stored: dict | None = None) -> Parts:
         unknown=unknown_report(tasks),  # characters read as the unknown token, per data
         model=model,
         net=net,
+        compiled=torch.compile(net) if t.compile else None,  # compiles at its first call
         optimizer=optimizer,
         steering=Steering(spec, timeline, model, optimizer, tasks),
         # rank 0 alone records activation statistics (of its slice of the batch)

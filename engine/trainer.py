@@ -71,6 +71,7 @@ class _Trainer:
         self.timeline, self.tokens_per_tick = parts.timeline, parts.tokens_per_tick
         self.tasks, self.first, self.unknown = parts.tasks, parts.tasks[0], parts.unknown
         self.model, self.net, self.optimizer = parts.model, parts.net, parts.optimizer
+        self.compiled = parts.compiled
         self.steering, self.stats, self.batches = parts.steering, parts.stats, parts.batches
         self.kept_ticks = parts.kept_ticks
         self.status = "starting"
@@ -277,8 +278,12 @@ class _Trainer:
         batch = self.steering.task.batch("train", size * w.size, self.batches)
         if w.distributed:  # every rank draws the global batch and trains on its own slice
             batch = batch.rows(w.rank * size, (w.rank + 1) * size)
+        # the compiled net, except where the forward does what a graph does not hold: hooks
+        # that record statistics, a calibration that measures sigma-bar
+        eager = self.compiled is None or calibrated or self.stats.due(t)
+        net = self.net if eager else self.compiled
         with self.stats.capture(t):  # forward hooks on stats ticks only, no sync on the others
-            loss, _ = batch_loss(self.net, batch.to(self.device))
+            loss, _ = batch_loss(net, batch.to(self.device))
         loss.backward()
         if calibrated:  # each rank measured σ̄ on its slice: agree on the global-batch mean
             average_([self.steering.norms[s].sigma_bar for s in calibrated], w)

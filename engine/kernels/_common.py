@@ -14,9 +14,16 @@ Rows wider than ``MAX_BLOCK_N`` elements are processed in chunks of ``CHUNK_N`` 
 held in registers (the forward then reads x three times for LayerNorm, twice for RMSNorm;
 the backward reads x and dy twice).
 
+Scalars (``strength``, LayerNorm's ``center``, ``sigma_bar``) reach the kernels either as launch
+arguments (Python floats: the eager path) or as 1-element tensors the kernels load
+(``SCALAR_PTRS`` for strength and center, ``SIGMA_BAR_PTR`` for sigma_bar). The tensor form is
+what ``torch.compile`` traces: a value read from a tensor is not a guarded constant, so a strength
+that changes every tick does not recompile, and no value is ever read back on the host.
+
 Here: argument checks, backend choice, the torch-path helpers, the Triton jit helpers both ops'
-kernels call, and the two launchers. This module imports nothing from the rest of ``engine`` and
-works without triton installed (``HAS_TRITON`` is then False: only the torch path is available).
+kernels call, the two launchers, and the fake (meta) results of the custom ops. This module
+imports nothing from the rest of ``engine`` and works without triton installed (``HAS_TRITON``
+is then False: only the torch path is available).
 """
 
 from __future__ import annotations
@@ -84,6 +91,20 @@ if HAS_TRITON:
     ):
         """A scalar argument in the compute dtype (exact for fp64 inputs)."""
         return tl.full([], value, COMPUTE)
+
+    @triton.jit
+    def scalar_arg(
+        value,  # fp64 scalar argument, used unless FROM_PTR
+        Ptr,  # (1,) tensor holding the value when FROM_PTR, else None
+        FROM_PTR: tl.constexpr,
+        COMPUTE: tl.constexpr,
+    ):
+        """A scalar in the compute dtype: loaded from ``Ptr`` when FROM_PTR, else ``value``."""
+        if FROM_PTR:
+            v = tl.load(Ptr).to(COMPUTE)
+        else:
+            v = to_compute(value, COMPUTE)
+        return v
 
     @triton.jit
     def blended_rden(
@@ -166,26 +187,45 @@ else:
 
 
 # --------------------------------------------------------------------------- argument checks
-def check_strength(strength, name: str = "strength") -> float:
-    """Return ``strength`` as a float, raising ValueError unless it is a real number in [0, 1].
+def is_one(value) -> bool:
+    """True for the Python number 1; False for any tensor (whose value is never inspected)."""
+    return not isinstance(value, torch.Tensor) and value == 1.0
 
-    ``name`` is the argument named in the error (e.g. "center" for LayerNorm's centring)."""
-    if isinstance(strength, torch.Tensor) or not isinstance(strength, numbers.Real):
-        raise ValueError(f"{name} must be a Python float in [0, 1], got {strength!r}")
+
+def check_strength(strength, name: str = "strength"):
+    """Return ``strength`` as a float in [0, 1], or as a detached 0-dim tensor.
+
+    A Python real number must lie in [0, 1]. A tensor must be floating point with exactly one
+    element; its value is not inspected (no device synchronisation, nothing for
+    ``torch.compile`` to guard on). ``name`` is the argument named in the error (e.g. "center"
+    for LayerNorm's centring). Raises ValueError otherwise.
+    """
+    if isinstance(strength, torch.Tensor):
+        if strength.numel() != 1 or not strength.is_floating_point():
+            raise ValueError(
+                f"{name} tensor must be floating point with exactly one element, got shape "
+                f"{tuple(strength.shape)} and dtype {strength.dtype}"
+            )
+        return strength.detach().reshape(())
+    if not isinstance(strength, numbers.Real):
+        raise ValueError(
+            f"{name} must be a float in [0, 1] or a 1-element tensor, got {strength!r}"
+        )
     value = float(strength)
     if not 0.0 <= value <= 1.0:  # also rejects NaN
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return value
 
 
-def check_sigma_bar(sigma_bar, strength: float):
+def check_sigma_bar(sigma_bar, strength):
     """Normalise ``sigma_bar`` (units of x) to a float or a detached 1-element tensor.
 
-    None means 1.0. A Python number must be finite and > 0 when ``strength < 1`` (it is unused
-    at ``strength == 1``). A tensor must hold exactly one element; its value is not inspected, to
-    avoid a device synchronisation. No gradient ever flows into ``sigma_bar``.
+    None means 1.0. A Python number must be finite and > 0 when ``strength < 1`` or is a tensor
+    (it is unused at a float ``strength == 1``). A tensor must hold exactly one element; its
+    value is not inspected, to avoid a device synchronisation. No gradient ever flows into
+    ``sigma_bar``.
     """
-    if strength == 1.0 or sigma_bar is None:
+    if sigma_bar is None or is_one(strength):
         return 1.0
     if isinstance(sigma_bar, torch.Tensor):
         if sigma_bar.numel() != 1:
@@ -196,7 +236,9 @@ def check_sigma_bar(sigma_bar, strength: float):
         raise ValueError(f"sigma_bar must be a float, 1-element tensor or None, got {sigma_bar!r}")
     value = float(sigma_bar)
     if not (math.isfinite(value) and value > 0.0):
-        raise ValueError(f"sigma_bar must be finite and > 0 when strength < 1, got {value!r}")
+        raise ValueError(
+            f"sigma_bar must be finite and > 0 when strength < 1 or a tensor, got {value!r}"
+        )
     return value
 
 
@@ -246,10 +288,17 @@ def acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def blend(stat: torch.Tensor, strength: float, sigma_bar) -> torch.Tensor:
-    """d = strength * stat + (1 - strength) * sigma_bar, in stat's dtype (torch path)."""
-    if isinstance(sigma_bar, torch.Tensor):
-        sigma_bar = sigma_bar.to(device=stat.device, dtype=stat.dtype).reshape(())
+def like(value, t: torch.Tensor):
+    """A float unchanged; a tensor as a 0-dim tensor on t's device in t's dtype (torch path)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device=t.device, dtype=t.dtype).reshape(())
+    return value
+
+
+def blend(stat: torch.Tensor, strength, sigma_bar) -> torch.Tensor:
+    """d = strength * stat + (1 - strength) * sigma_bar, in stat's dtype (torch path; floats or
+    0-dim tensors, with no branch on their values)."""
+    strength, sigma_bar = like(strength, stat), like(sigma_bar, stat)
     return strength * stat + (1.0 - strength) * sigma_bar
 
 
@@ -318,22 +367,42 @@ def _contiguous(p):
     return None if p is None else p.contiguous()
 
 
-def launch_forward(kernel, x, weight, eps, strength, sigma_bar, n_stats, **op_args):
+def scalar_args(x: torch.Tensor, **values) -> dict:
+    """Kernel arguments for the scalars ``values`` (``strength``, and ``center`` for LayerNorm).
+
+    All floats: each is a launch argument (``name=value``, ``Name=None``, ``SCALAR_PTRS=False``),
+    the eager path. All tensors: each is a (1,) tensor on x's device the kernel loads
+    (``name=1.0``, ``Name=tensor``, ``SCALAR_PTRS=True``), the custom-op path; the values stay
+    on the device.
+    """
+    tensors = [isinstance(v, torch.Tensor) for v in values.values()]
+    from_ptr = any(tensors)
+    if from_ptr and not all(tensors):
+        raise TypeError(f"scalars must be all floats or all tensors, got {values!r}")
+    args: dict = {"SCALAR_PTRS": from_ptr}
+    for name, value in values.items():
+        args[name] = 1.0 if from_ptr else value
+        args[name.capitalize()] = value.to(device=x.device).reshape(1) if from_ptr else None
+    return args
+
+
+def launch_forward(kernel, x, weight, eps, sigma_bar, n_stats, **op_args):
     """Run a row-wise forward kernel; returns (y with x's shape and dtype, (n_stats, M) stats).
 
-    ``op_args`` are passed to the kernel by name (e.g. ``B`` and ``HAS_BIAS`` for LayerNorm).
+    ``op_args`` are passed to the kernel by name (e.g. ``B`` and ``HAS_BIAS`` for LayerNorm, and
+    the :func:`scalar_args` of strength and center).
     """
     x2 = _as_rows(x)
     m, n = x2.shape
     acc = acc_dtype(x.dtype)
-    y = torch.empty((m, n), dtype=x.dtype, device=x.device)
+    y = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # contiguous: rows of n
     stats = torch.empty((n_stats, m), dtype=acc, device=x.device)
     sigma_bar_ptr = None
     if isinstance(sigma_bar, torch.Tensor):
         sigma_bar, sigma_bar_ptr = 1.0, sigma_bar.to(device=x.device, dtype=acc).reshape(1)
     if m and n:
         kernel[(m,)](
-            Y=y,
+            Y=y.view(m, n),
             X=x2,
             W=_contiguous(weight),
             Stats=stats,
@@ -343,27 +412,27 @@ def launch_forward(kernel, x, weight, eps, strength, sigma_bar, n_stats, **op_ar
             M=m,
             N=n,
             eps=float(eps),
-            strength=strength,
             sigma_bar=sigma_bar,
             SIGMA_BAR_PTR=sigma_bar_ptr is not None,
             **_common_meta(x, weight, backward=False),
             **op_args,
         )
-    return y.view(x.shape), stats
+    return y, stats
 
 
-def launch_backward(kernel, dy, x, weight, stats, strength, n_partials, **op_args):
+def launch_backward(kernel, dy, x, weight, stats, n_partials, **op_args):
     """Run a fused backward kernel; returns (dx with x's shape, (n_partials, N) summed partials
-    in the stats dtype). ``dy`` may be non-contiguous or have zero strides."""
+    in the stats dtype). ``dy`` may be non-contiguous or have zero strides. ``op_args`` as in
+    :func:`launch_forward`."""
     x2 = _as_rows(x)
     dy2 = _as_rows(dy)
     m, n = x2.shape
-    dx = torch.empty((m, n), dtype=x.dtype, device=x.device)
+    dx = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # contiguous: rows of n
     per_program, programs = _row_split(m, x.device)
     partials = torch.zeros((n_partials, programs, n), dtype=stats.dtype, device=x.device)
     if m and n:
         kernel[(programs,)](
-            DX=dx,
+            DX=dx.view(m, n),
             DY=dy2,
             X=x2,
             W=_contiguous(weight),
@@ -376,13 +445,34 @@ def launch_backward(kernel, dy, x, weight, stats, strength, n_partials, **op_arg
             M=m,
             N=n,
             rows_per_program=per_program,
-            strength=strength,
             **_common_meta(x, weight, backward=True),
             **op_args,
         )
-    return dx.view(x.shape), partials.sum(dim=1)
+    return dx, partials.sum(dim=1)
 
 
 def param_grads(sums: torch.Tensor, *params) -> tuple:
     """Gradients for optional (N,) params from the summed partials (row i for params[i])."""
     return tuple(None if p is None else sums[i].to(p.dtype) for i, p in enumerate(params))
+
+
+# --------------------------------------------------------------------------- custom-op helpers
+def scalar_tensor(value, x: torch.Tensor) -> torch.Tensor:
+    """A 0-dim tensor on x's device holding ``value`` (a float, or a tensor returned as is):
+    ``new_full`` fills on the device, so a float never costs a host-to-device copy."""
+    if isinstance(value, torch.Tensor):
+        return value
+    return x.new_full((), value, dtype=acc_dtype(x.dtype))
+
+
+def fake_forward(x: torch.Tensor, n_stats: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shapes and dtypes of a forward op's results: y (contiguous, like x) and the
+    (n_stats, M) statistics in the stats dtype."""
+    m = math.prod(x.shape[:-1])
+    return x.new_empty(x.shape), x.new_empty((n_stats, m), dtype=acc_dtype(x.dtype))
+
+
+def fake_backward(x: torch.Tensor, stats: torch.Tensor, n_partials: int):
+    """Shapes and dtypes of a backward op's results: dx (contiguous, like x) and the
+    (n_partials, N) summed partials in the stats dtype."""
+    return x.new_empty(x.shape), stats.new_empty((n_partials, x.shape[-1]))

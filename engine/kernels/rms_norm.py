@@ -1,4 +1,5 @@
-"""RMSNorm with a removal strength: Triton kernels, launcher glue and autograd.Function.
+"""RMSNorm with a removal strength: Triton kernels, launcher glue, autograd.Function (eager)
+and custom ops (what ``torch.compile`` traces).
 
 For x of shape (..., N), normalised over the last dim, with r = sqrt(mean(x^2) + eps) and
 d = s * r + (1 - s) * sigma_bar:
@@ -8,6 +9,11 @@ d = s * r + (1 - s) * sigma_bar:
 Backward, with g = dy * w and c = mean(g * x) (d depends on x through r, dr/dx_j = x_j / (N r)):
 
     dx = g / d - s * x * c / (r * d^2),    dw = sum_rows(dy * x / d)
+
+Triton path: a float s outside ``torch.compile`` is a launch argument (:class:`RMSNormFunction`);
+under ``torch.compile``, or when s is a tensor, the custom ops ``tickbench::rms_norm_fwd`` and
+``tickbench::rms_norm_bwd`` run with s and sigma_bar as 0-dim tensors the kernels load (no graph
+break, no recompile when s changes), as for LayerNorm.
 """
 
 from __future__ import annotations
@@ -24,10 +30,15 @@ from ._common import (
     check_inputs,
     check_sigma_bar,
     check_strength,
+    fake_backward,
+    fake_forward,
+    is_one,
     launch_backward,
     launch_forward,
     param_grads,
     resolve_backend,
+    scalar_args,
+    scalar_tensor,
 )
 
 if HAS_TRITON:
@@ -41,6 +52,7 @@ if HAS_TRITON:
         load_chunk,
         load_param,
         program_rows,
+        scalar_arg,
         store_partial,
         to_compute,
     )
@@ -52,22 +64,24 @@ if HAS_TRITON:
         W,  # (N,) weight, or None
         Stats,  # (2, M) out, compute dtype: rrms = 1 / r, rden = 1 / d
         SigmaBar,  # (1,) compute-dtype tensor holding sigma_bar when SIGMA_BAR_PTR, else None
+        Strength,  # (1,) tensor holding the strength when SCALAR_PTRS, else None
         stride_x_row,
         stride_x_col,
         M,
         N,
         eps: tl.float64,
-        strength: tl.float64,
+        strength: tl.float64,  # used unless SCALAR_PTRS
         sigma_bar: tl.float64,
         HAS_WEIGHT: tl.constexpr,
         SIGMA_BAR_PTR: tl.constexpr,
+        SCALAR_PTRS: tl.constexpr,
         COMPUTE: tl.constexpr,
         BLOCK_N: tl.constexpr,
         ONE_PASS: tl.constexpr,
     ):
         row = tl.program_id(0).to(tl.int64)
         cols = tl.arange(0, BLOCK_N)
-        strength = to_compute(strength, COMPUTE)
+        strength = scalar_arg(strength, Strength, SCALAR_PTRS, COMPUTE)
         eps = to_compute(eps, COMPUTE)
         x_row = X + row * stride_x_row
         if ONE_PASS:  # the whole row stays in registers: x is read once
@@ -98,6 +112,7 @@ if HAS_TRITON:
         W,  # (N,) weight, or None
         Stats,  # (2, M) from the forward: rrms, rden
         Partials,  # (1, P, N) zero-filled, compute dtype: per-program dW sums
+        Strength,  # (1,) tensor holding the strength when SCALAR_PTRS, else None
         stride_dy_row,
         stride_dy_col,
         stride_x_row,
@@ -105,15 +120,16 @@ if HAS_TRITON:
         M,
         N,
         rows_per_program,
-        strength: tl.float64,
+        strength: tl.float64,  # used unless SCALAR_PTRS
         HAS_WEIGHT: tl.constexpr,
+        SCALAR_PTRS: tl.constexpr,
         COMPUTE: tl.constexpr,
         BLOCK_N: tl.constexpr,
         ONE_PASS: tl.constexpr,
     ):
         first, last = program_rows(rows_per_program, M)
         cols = tl.arange(0, BLOCK_N)
-        strength = to_compute(strength, COMPUTE)
+        strength = scalar_arg(strength, Strength, SCALAR_PTRS, COMPUTE)
         dw_part = Partials + tl.program_id(0).to(tl.int64) * N
         w = load_param(W, cols, N, 1.0, HAS_WEIGHT, COMPUTE)  # the whole row when ONE_PASS
         dw_acc = tl.zeros([BLOCK_N], dtype=COMPUTE)
@@ -149,14 +165,39 @@ if HAS_TRITON:
         store_partial(dw_part, cols, N, dw_acc, HAS_WEIGHT, ONE_PASS)
 
 
+def _forward(x, weight, eps, strength, sigma_bar):
+    """Launch the forward kernel (strength a float or a tensor); returns (y, (2, M) stats)."""
+    return launch_forward(
+        _rms_norm_fwd_kernel,
+        x,
+        weight,
+        eps,
+        sigma_bar,
+        n_stats=2,
+        **scalar_args(x, strength=strength),
+    )
+
+
+def _backward(dy, x, weight, stats, strength):
+    """Launch the backward kernel; returns (dx, (1, N) summed dW partials)."""
+    return launch_backward(
+        _rms_norm_bwd_kernel,
+        dy,
+        x,
+        weight,
+        stats,
+        n_partials=1,
+        **scalar_args(x, strength=strength),
+    )
+
+
 class RMSNormFunction(torch.autograd.Function):
-    """Triton RMSNorm with removal strength; inputs as in :func:`rms_norm`."""
+    """Triton RMSNorm with removal strength, eager path: inputs as in :func:`rms_norm`, already
+    validated, ``strength`` a Python float."""
 
     @staticmethod
     def forward(ctx, x, weight, eps, strength, sigma_bar):
-        y, stats = launch_forward(
-            _rms_norm_fwd_kernel, x, weight, eps, strength, sigma_bar, n_stats=2
-        )
+        y, stats = _forward(x, weight, eps, strength, sigma_bar)
         ctx.save_for_backward(x, weight, stats)
         ctx.strength = strength
         return y
@@ -165,19 +206,65 @@ class RMSNormFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dy):
         x, weight, stats = ctx.saved_tensors
-        dx, sums = launch_backward(
-            _rms_norm_bwd_kernel, dy, x, weight, stats, ctx.strength, n_partials=1
-        )
+        dx, sums = _backward(dy, x, weight, stats, ctx.strength)
         return (dx, *param_grads(sums, weight), None, None, None)
+
+
+if HAS_TRITON:
+
+    @torch.library.custom_op("tickbench::rms_norm_fwd", mutates_args=())
+    def rms_norm_fwd(
+        x: torch.Tensor,
+        weight: torch.Tensor | None,
+        eps: float,
+        strength: torch.Tensor,
+        sigma_bar: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Triton RMSNorm forward with strength and sigma_bar as 1-element tensors; returns
+        (y, (2, M) stats: 1 / r, 1 / d)."""
+        return _forward(x, weight, eps, strength, sigma_bar)
+
+    @rms_norm_fwd.register_fake
+    def _(x, weight, eps, strength, sigma_bar):
+        return fake_forward(x, n_stats=2)
+
+    @torch.library.custom_op("tickbench::rms_norm_bwd", mutates_args=())
+    def rms_norm_bwd(
+        dy: torch.Tensor,
+        x: torch.Tensor,
+        weight: torch.Tensor | None,
+        stats: torch.Tensor,
+        strength: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Triton RMSNorm backward; returns (dx, (1, N) summed dW in the stats dtype)."""
+        return _backward(dy, x, weight, stats, strength)
+
+    @rms_norm_bwd.register_fake
+    def _(dy, x, weight, stats, strength):
+        return fake_backward(x, stats, n_partials=1)
+
+    def _setup_context(ctx, inputs, output):
+        x, weight, _eps, strength, _sigma_bar = inputs
+        _y, stats = output
+        ctx.save_for_backward(x, weight, stats, strength)
+        ctx.mark_non_differentiable(stats)
+
+    def _backward_op(ctx, dy, _dstats):
+        x, weight, stats, strength = ctx.saved_tensors
+        dx, sums = rms_norm_bwd(dy, x, weight, stats, strength)
+        return (dx, *param_grads(sums, weight), None, None, None)
+
+    rms_norm_fwd.register_autograd(_backward_op, setup_context=_setup_context)
 
 
 def rms_norm_reference(x, weight, eps=1e-6, strength=1.0, sigma_bar=1.0):
     """Torch reference of :func:`rms_norm` (arguments already validated).
 
-    At ``strength == 1`` this is exactly ``torch.nn.functional.rms_norm``; otherwise the formula
-    in plain torch ops (statistics in fp32, fp64 for fp64 inputs), cast back to ``x.dtype``.
+    At a float ``strength == 1`` this is exactly ``torch.nn.functional.rms_norm``; otherwise, and
+    always for a tensor strength (no branch on its value), the formula in plain torch ops
+    (statistics in fp32, fp64 for fp64 inputs), cast back to ``x.dtype``.
     """
-    if strength == 1.0:
+    if is_one(strength):
         return F.rms_norm(x, (x.shape[-1],), weight, eps)
     xf = x.to(acc_dtype(x.dtype))
     rms = torch.sqrt(xf.square().mean(dim=-1, keepdim=True) + eps)
@@ -191,8 +278,10 @@ def rms_norm(x, weight, eps=1e-6, strength=1.0, sigma_bar=None, backend="auto"):
         x: (..., N) floating tensor, any strides; result has the same shape and dtype.
         weight: (N,) scale (output units per normalised unit), or None for 1.
         eps: added to the mean square, in units of x squared.
-        strength: s in [0, 1] (dimensionless). The divisor is d = s * rms + (1 - s) * sigma_bar:
-            1 is ordinary RMSNorm, 0 the fixed map x / sigma_bar * weight.
+        strength: s in [0, 1] (dimensionless), a float or a 1-element floating tensor (value
+            not checked: no host sync, and no recompile under ``torch.compile`` when it
+            changes). The divisor is d = s * rms + (1 - s) * sigma_bar: 1 is ordinary RMSNorm,
+            0 the fixed map x / sigma_bar * weight.
         sigma_bar: fixed scale, in units of x (float, 1-element tensor, or None for 1.0). A
             constant: no gradient flows into it. Must be > 0 when given as a number and s < 1.
         backend: "auto" (Triton for CUDA tensors when triton is installed, else torch), "triton"
@@ -210,4 +299,7 @@ def rms_norm(x, weight, eps=1e-6, strength=1.0, sigma_bar=None, backend="auto"):
     check_inputs(x, weight=weight)
     if resolve_backend(backend, x) == "torch":
         return rms_norm_reference(x, weight, eps, strength, sigma_bar)
+    if torch.compiler.is_compiling() or isinstance(strength, torch.Tensor):
+        s, sb = scalar_tensor(strength, x), scalar_tensor(sigma_bar, x)
+        return rms_norm_fwd(x, weight, float(eps), s, sb)[0]
     return RMSNormFunction.apply(x, weight, eps, strength, sigma_bar)

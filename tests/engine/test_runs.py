@@ -60,3 +60,35 @@ def test_list_runs_skips_folders_that_are_not_runs(tmp_path):
     (tmp_path / "broken" / "metrics.sqlite").write_bytes(b"not a database at all" * 100)
     runs = list_runs(tmp_path)
     assert [r.name for r in runs] == ["good"] and runs[0].status == "finished"
+
+
+def test_listing_runs_while_another_process_stages_and_renames_them_never_fails(tmp_path):
+    """A run appears by a rename of a hidden staging folder (``new_run_dir``). Listing at any
+    moment of that rename used to raise FileNotFoundError from inside a glob (seen in the
+    window's Runs dock while a headless run started): a real second process here, renaming
+    folders as fast as it can while this one lists them."""
+    from engine.runs import run_dirs
+
+    script = (
+        "import os, sys, pathlib\n"
+        "root = pathlib.Path(sys.argv[1])\n"
+        "for i in range(400):\n"
+        "    stage = root / f'.staging-{i}' / 'checkpoints'\n"
+        "    stage.mkdir(parents=True)\n"
+        "    (stage.parent / 'metrics.sqlite').write_bytes(b'')\n"
+        "    os.rename(stage.parent, root / f'run-{i}')\n"
+        "    study = root / f'study-{i}'\n"
+        "    (study / '.staging-x').mkdir(parents=True)\n"
+        "    os.rename(study, root / f'.gone-{i}')\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    seen = 0
+    try:
+        while writer.poll() is None:
+            found = run_dirs(tmp_path)
+            assert all(not p.name.startswith(".") for p in found)
+            seen = max(seen, len(found))
+    finally:
+        writer.wait(60)
+    assert writer.returncode == 0
+    assert len(run_dirs(tmp_path)) == 400 and seen <= 400
