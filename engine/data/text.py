@@ -244,11 +244,12 @@ class TextTask(Task):
         self.vocab = corpus.vocab
         self.x_len = context
         self._splits = {"train": corpus.tokens[:n_train], "val": corpus.tokens[n_train:]}
+        unit = "tokens" if isinstance(corpus.vocab, BpeVocab) else "characters"
         for split, tokens in self._splits.items():
             if len(tokens) < context + 1:
                 raise ConfigError(
                     "data.path",
-                    f"too short: {corpus.info['path']} has {n} characters; its {split} split "
+                    f"too short: {corpus.info['path']} has {n} {unit}; its {split} split "
                     f"({len(tokens)}) is shorter than one window of model.context+1="
                     f"{context + 1}",
                 )
