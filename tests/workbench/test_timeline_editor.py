@@ -391,3 +391,13 @@ def test_a_constant_lr_is_drawn_from_zero_up_to_it(window, qtbot):
     qtbot.waitUntil(lambda: np.allclose(drawn_lr(editor), 3e-4))
     low, high = editor.lr_lane.vb.viewRange()[1]
     assert -1e-4 < low <= 0.0 and 3e-4 < high < 5e-4
+
+
+def test_an_ln_event_on_one_kind_of_norm_says_which():
+    from workbench.timeline.norm_lane import describe
+
+    ev = engine.NormEvent(at=30, action="set", strength=0.0, sites="mlp", stagger=15)
+    assert describe(ev) == "set strength 0.0 · layers all (mlp norms), stagger 15"
+    assert "norms" not in describe(engine.NormEvent(at=3, action="set", strength=0.0))
+    sigma = engine.NormEvent(at=0, action="sigma", sigma=1.0)
+    assert describe(sigma).startswith("sigma σ̄ = 1.0")

@@ -75,7 +75,8 @@ def describe(ev) -> str:
         "sigma": f" σ̄ = {ev.sigma}",
     }.get(ev.action, "")
     stagger = f", stagger {ev.stagger}" if ev.stagger else ""
-    return f"{ev.action}{extra} · layers {_layers_text(ev.layers)}{stagger}"
+    sites = f" ({ev.sites} norms)" if ev.sites != "all" else ""
+    return f"{ev.action}{extra} · layers {_layers_text(ev.layers)}{sites}{stagger}"
 
 
 class NormLane(Lane):
