@@ -70,6 +70,7 @@ def fork_run(
         )
     compile_timeline(spec)  # a bad spec fails here, before a folder is made
     meta = {k: v for k, v in parent.meta.items() if k not in _NOT_INHERITED}
+    meta["vocab"] = parent.vocab  # the tokens its weights were trained on
     origin = {"run": str(parent.path), "checkpoint": ckpt.name, "tick": tick}
 
     def prepare(folder: Path) -> None:  # the fork appears only once it is whole

@@ -380,7 +380,17 @@ class RunRecord:
 
     @property
     def meta(self) -> dict:
-        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
+        """The run's metadata, its vocabulary aside (``vocab``): a BPE run keeps its whole
+        tokenizer there, megabytes for GPT-2's, which listing and following runs never need."""
+        rows = self._query("SELECT key, value FROM meta WHERE key != 'vocab'")
+        return {k: json.loads(v) for k, v in rows}
+
+    @property
+    def vocab(self) -> dict | None:
+        """The vocabulary the run trains in, as ``Vocab.to_dict`` wrote it (None before set-up
+        wrote it)."""
+        rows = self._query("SELECT value FROM meta WHERE key = 'vocab'")
+        return json.loads(rows[0][0]) if rows else None
 
     @property
     def status(self) -> str:

@@ -24,7 +24,7 @@ def load_model_from_run(run_dir: str | Path, checkpoint: Path | None = None):
             raise FileNotFoundError(f"{run_dir} has no checkpoint yet")
         checkpoint = ckpts[-1]
     spec = record.spec
-    vocab = Vocab.from_dict(record.meta["vocab"])  # what the model was trained on
+    vocab = Vocab.from_dict(record.vocab)  # what the model was trained on
     task = fit_vocab([build_task(spec.data, spec.model)], vocab, ["data"])[0]  # run's tokens
     model = build_model(spec.model, len(vocab.tokens), task.n_classes, task.pad_id)
     apply_lora(model, spec.train.lora)

@@ -69,7 +69,7 @@ def base_vocab(timeline: CompiledTimeline, field: str) -> Vocab | None:
     run = run_of(resolve_init_from(source, field))
     if run is None or not (run / "spec.yaml").is_file():
         return None  # a bare checkpoint file: the model section has to match on its own
-    stored = open_run(run).meta.get("vocab")
+    stored = open_run(run).vocab
     return Vocab.from_dict(stored) if stored else None
 
 

@@ -438,7 +438,8 @@ def resume_run(
     try:
         if world.is_main and record.status in ("running", "paused"):
             raise StoreError(f"{run_dir} is still being written by another process")
-        trainer = _Trainer(set_up(load_spec(run_dir / "spec.yaml"), world, record.meta))
+        stored = {**record.meta, "vocab": record.vocab}
+        trainer = _Trainer(set_up(load_spec(run_dir / "spec.yaml"), world, stored))
     except BaseException:
         if lock is not None:
             lock.release()

@@ -49,7 +49,7 @@ def test_a_bpe_text_run_trains_samples_and_keeps_its_tokenizer(tmp_path):
     handle = engine.start_run(spec, tmp_path)
     assert handle.join(120) and handle.status == "finished", handle.error
     record = engine.open_run(handle.run_dir)
-    assert Vocab.from_dict(record.meta["vocab"]) == task.vocab
+    assert Vocab.from_dict(record.vocab) == task.vocab
     batch = task.batch("val", 2, torch.Generator().manual_seed(0))
     assert int(batch.x.max()) < 400
     out = sample_run(handle.run_dir, prompt="def ", tokens=20, seed=1)

@@ -169,7 +169,7 @@ def test_finetune_from_a_text_model_maps_unknown_characters_and_grows_the_embedd
         }
     )
     base = finished(base_spec, tmp_path / "runs")
-    base_vocab = open_run(base).meta["vocab"]["tokens"]
+    base_vocab = open_run(base).vocab["tokens"]
     rows = ROWS + [("naïve ☃", "pos")]  # ï and ☃ (and digits) are not in the base text
     path = write_csv(tmp_path / "d.csv", rows)
     spec = spec_of(
@@ -178,7 +178,7 @@ def test_finetune_from_a_text_model_maps_unknown_characters_and_grows_the_embedd
         train={"init_from": str(base), "lr": 0.0, "steps": 2},
     )
     run = open_run(finished(spec, tmp_path / "runs"))
-    tokens = run.meta["vocab"]["tokens"]
+    tokens = run.vocab["tokens"]
     assert tokens == base_vocab + [PAD, UNK]
     unknown = sum(ch not in base_vocab for text, _ in rows for ch in text[:8])
     assert f"{unknown} character(s)" in run.meta["unknown_chars"][0]
@@ -205,7 +205,7 @@ def test_lora_with_a_head_trains_the_adapters_and_the_head_only(tmp_path):
     assert any(k.startswith("classifier.") for k in moved)
     trainable = open_run(run).meta["trainable_params"]
     assert trainable == sum(v.numel() for k, v in after.items() if k in moved)
-    vocab = len(open_run(run).meta["vocab"]["tokens"])
+    vocab = len(open_run(run).vocab["tokens"])
     assert count_trainable(spec.model, vocab, spec.train.lora, 2) == trainable  # the GUI's count
 
 
@@ -304,7 +304,7 @@ def test_merged_lora_weights_give_the_adapted_classifiers_outputs():
 
 def test_an_untied_lm_head_beside_a_classifier_is_not_counted_as_trained(tmp_path):
     run = open_run(finished(spec_of(model={"tie_weights": False}), tmp_path))
-    vocab = len(run.meta["vocab"]["tokens"])
+    vocab = len(run.vocab["tokens"])
     assert run.meta["trainable_params"] == run.meta["params"] - vocab * HEAD["d_model"]
     spec = spec_of(model={"tie_weights": False})
     assert count_trainable(spec.model, vocab, spec.train.lora, 2) == run.meta["trainable_params"]
@@ -361,7 +361,7 @@ def test_a_finetune_resumes_in_its_own_vocabulary(tmp_path):
     (base / "spec.yaml").unlink()  # the base run is gone as a run: its vocabulary with it
     resumed = resume_run(handle.run_dir)
     assert resumed.join(120) and resumed.status == "finished", resumed.error
-    assert open_run(handle.run_dir).meta["vocab"]["tokens"][-2:] == [PAD, UNK]
+    assert open_run(handle.run_dir).vocab["tokens"][-2:] == [PAD, UNK]
 
 
 def test_texts_cut_at_the_context_are_reported(tmp_path):

@@ -38,7 +38,7 @@ def test_a_fork_continues_from_the_checkpoint_with_its_own_spec(parent, tmp_path
     assert ticks.tolist() == list(range(20, 45))
     assert fork.meta["forked_from"] == {"run": str(parent), "checkpoint": "tick_0000020.pt",
                                         "tick": 20}  # fmt: skip
-    assert fork.meta["vocab"] == engine.open_run(parent).meta["vocab"]
+    assert fork.vocab == engine.open_run(parent).vocab and fork.vocab
     assert [c.name for c in fork.checkpoints()][0] == "tick_0000020.pt"
     assert engine.open_run(parent).all_scalars() == before
 

@@ -110,8 +110,8 @@ def test_phase_data_switch_reencodes_text_and_maps_unknown_characters(tmp_path):
     )
     run = open_run(finished(spec, tmp_path / "runs"))
     assert run.scalars("train/loss")[0].tolist() == list(range(30))
-    assert "\ufffd" not in run.meta["vocab"]["tokens"]  # nothing unknown: the vocabulary as is
-    first_vocab = run.meta["vocab"]["tokens"]
+    assert "\ufffd" not in run.vocab["tokens"]  # nothing unknown: the vocabulary as is
+    first_vocab = run.vocab["tokens"]
 
     bad = tmp_path / "bad.txt"
     bad.write_text("snow ☃ and ice\n" * 200)  # the stdlib sources have no snowman
@@ -128,7 +128,7 @@ def test_phase_data_switch_reencodes_text_and_maps_unknown_characters(tmp_path):
     run = open_run(handle.run_dir)
     assert run.status == "finished"
     # the unknown token is appended: every pretrained id keeps its meaning
-    assert run.meta["vocab"]["tokens"] == first_vocab + ["\ufffd"]
+    assert run.vocab["tokens"] == first_vocab + ["\ufffd"]
     said = [m.text for m in logs if "☃" in m.text]
     assert said and "200 character(s)" in said[0], [m.text for m in logs]
     assert run.meta["unknown_chars"] == said
@@ -206,7 +206,7 @@ def test_a_layer_range_freezes_exactly_those_blocks(tmp_path):
     run = open_run(finished(spec, tmp_path))
     from engine.model import build_model
 
-    model = build_model(spec.model, len(run.meta["vocab"]["tokens"]))
+    model = build_model(spec.model, len(run.vocab["tokens"]))
     params = dict(model.named_parameters())
     frozen = sum(p.numel() for n, p in params.items() if n.startswith(("blocks.0.", "blocks.1.")))
     assert frozen > 0
