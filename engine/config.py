@@ -8,6 +8,7 @@ field path (``model.n_head``) and the reason.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -385,14 +386,21 @@ def _check_limits(meta: dict, value: Any, path: str) -> None:
         raise ConfigError(path, f"must be < {meta['lt']}, got {value}")
 
 
+@functools.cache
+def _fields_of(cls: type) -> tuple[dict, dict]:
+    """(type hints by field name, fields by YAML key) of dataclass ``cls``, worked out once:
+    ``typing.get_type_hints`` evaluates every annotation, and took a third of a spec's load."""
+    hints = typing.get_type_hints(cls)
+    return hints, {_key(f.name): f for f in dataclasses.fields(cls)}
+
+
 def from_dict(cls: type, data: Any, path: str = "") -> Any:
     """Build dataclass ``cls`` from plain YAML data, checking keys, types and limits."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(path or "spec", f"expected a mapping, got {_type_name(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = {_key(f.name): f for f in dataclasses.fields(cls)}
+    hints, fields = _fields_of(cls)
     for key in data:
         if key not in fields:
             raise ConfigError(join_path(path, key), "unknown key")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.runs import RunRecord
+from engine.runs import RunRecord, metric_names_in, rows_of
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value
@@ -36,14 +36,20 @@ def read_scalars(
     Metrics with no new rows are left out, so an empty dict means nothing changed.
     """
     since = since or {}
-    out = {}
-    for metric in record.metric_names() if metrics is None else metrics:
-        # one indexed range scan per metric: the primary key is (metric, tick)
-        rows = record._query(
-            "SELECT tick, value, wall FROM scalars WHERE metric = ? AND tick >= ? ORDER BY tick",
-            (metric, since.get(metric, 0)),
-        )
-        if rows:
-            arr = np.array(rows, dtype=np.float64)
-            out[metric] = ScalarRows(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2])
-    return out
+
+    def work(con) -> dict[str, ScalarRows]:  # one connection for every metric
+        out = {}
+        for metric in metric_names_in(con) if metrics is None else metrics:
+            # one indexed range scan per metric: the primary key is (metric, tick)
+            rows = rows_of(
+                con,
+                "SELECT tick, value, wall FROM scalars WHERE metric = ? AND tick >= ? "
+                "ORDER BY tick",
+                (metric, since.get(metric, 0)),
+            )
+            if rows:
+                arr = np.array(rows, dtype=np.float64)
+                out[metric] = ScalarRows(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2])
+        return out
+
+    return record.read(work)

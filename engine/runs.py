@@ -26,8 +26,9 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -41,6 +42,8 @@ COMMIT_SECONDS = 0.5
 READ_RETRY_SECONDS = 2.0  # how long a reader retries a store whose writer is opening it
 _TRANSIENT = ("disk I/O error", "unable to open", "database is locked")
 STATUSES = ("running", "paused", "finished", "stopped", "diverged", "failed", "interrupted")
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -355,16 +358,17 @@ class RunRecord:
             raise FileNotFoundError(f"not a run folder (no metrics.sqlite): {self.path}")
         self._db = db
 
-    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(connection)`` on one read-only connection, retried while the store is being
+        made: several queries pay for one open instead of one each. A store whose schema does
+        not exist yet reads as empty wherever ``work`` catches nothing: see ``_query``."""
         deadline = time.monotonic() + READ_RETRY_SECONDS
         while True:
             con = None
             try:
                 con = _connect(self._db, readonly=True)
-                return con.execute(sql, args).fetchall()
+                return work(con)
             except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):  # the writer made the file, not yet the schema
-                    return []
                 # A reader that opens the store while its writer (re)opens it can find the WAL
                 # files half made: a moment later they are whole.
                 if time.monotonic() > deadline or not any(w in str(exc) for w in _TRANSIENT):
@@ -374,6 +378,9 @@ class RunRecord:
                     con.close()
             time.sleep(0.02)
 
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        return self.read(lambda con: rows_of(con, sql, args))
+
     @property
     def spec(self) -> RunSpec:
         return load_spec(self.path / "spec.yaml")
@@ -382,8 +389,7 @@ class RunRecord:
     def meta(self) -> dict:
         """The run's metadata, its vocabulary aside (``vocab``): a BPE run keeps its whole
         tokenizer there, megabytes for GPT-2's, which listing and following runs never need."""
-        rows = self._query("SELECT key, value FROM meta WHERE key != 'vocab'")
-        return {k: json.loads(v) for k, v in rows}
+        return self.read(_meta)
 
     @property
     def vocab(self) -> dict | None:
@@ -396,16 +402,10 @@ class RunRecord:
     def status(self) -> str:
         """Stored status, except that a ``running``/``paused`` run whose writer process is
         gone is ``interrupted``."""
-        meta = self.meta
-        status = meta.get("status", "interrupted")
-        if status in ("running", "paused"):
-            same_host = meta.get("host") == socket.gethostname()
-            if same_host and not _pid_alive(int(meta.get("pid", 0))):
-                return "interrupted"
-        return status
+        return _status(self.meta)
 
     def metric_names(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT DISTINCT metric FROM scalars ORDER BY metric")]
+        return self.read(metric_names_in)
 
     def scalars(self, metric: str, since_tick: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """(ticks int64, values float64) of one metric, ordered by tick."""
@@ -441,35 +441,85 @@ class RunRecord:
         return sorted((self.path / "checkpoints").glob("tick_*.pt"))
 
     def summary(self) -> RunSummary:
-        meta = self.meta
-        last_tick = self._query("SELECT MAX(tick) FROM scalars WHERE metric = 'train/loss'")
-        val = self._query("SELECT MIN(value) FROM scalars WHERE metric = 'val/loss'")
-        last_val = self._query(
-            "SELECT value FROM scalars WHERE metric = 'val/loss' ORDER BY tick DESC LIMIT 1"
-        )
-        tps = self._query(
-            "SELECT AVG(value) FROM (SELECT value FROM scalars WHERE metric = 'tokens_per_s' "
-            "ORDER BY tick DESC LIMIT 50)"
-        )
-        done = _first(last_tick)  # tables not created yet: nothing done
+        """What the Runs table shows, in one connection: index lookups on (metric, tick), so
+        its cost does not grow with the run's length."""
+
+        def work(con: sqlite3.Connection) -> tuple:
+            def one(sql: str):
+                return _first(rows_of(con, sql))
+
+            return (
+                _meta(con),
+                one("SELECT MAX(tick) FROM scalars WHERE metric = 'train/loss'"),
+                one("SELECT MIN(value) FROM scalars WHERE metric = 'val/loss'"),
+                one(
+                    "SELECT value FROM scalars WHERE metric = 'val/loss' ORDER BY tick DESC LIMIT 1"
+                ),
+                one(
+                    "SELECT AVG(value) FROM (SELECT value FROM scalars "
+                    "WHERE metric = 'tokens_per_s' ORDER BY tick DESC LIMIT 50)"
+                ),
+            )
+
+        meta, done, best_val, last_val, tps = self.read(work)  # done: None before any tick
         return RunSummary(
             path=self.path,
             name=meta.get("name", self.path.name),
-            status=self.status,
+            status=_status(meta),
             ticks=0 if done is None else done + 1,
             steps=int(meta.get("steps", 0)),
-            best_val_loss=_first(val),
-            last_val_loss=_first(last_val),
-            tokens_per_s=_first(tps),
+            best_val_loss=best_val,
+            last_val_loss=last_val,
+            tokens_per_s=tps,
             started=meta.get("started"),
             updated=meta.get("heartbeat"),
             study=self.path.parent.name if (self.path.parent / "study.yaml").exists() else None,
+            meta=meta,
         )
 
 
 def _first(rows: list[tuple]):
     """The first column of the first row, or None (no row: the schema may not exist yet)."""
     return rows[0][0] if rows else None
+
+
+def rows_of(con: sqlite3.Connection, sql: str, args: tuple = ()) -> list[tuple]:
+    """The rows of ``sql``; none while the writer has made the file but not yet the schema."""
+    try:
+        return con.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
+
+
+def _meta(con: sqlite3.Connection) -> dict:
+    rows = rows_of(con, "SELECT key, value FROM meta WHERE key != 'vocab'")
+    return {k: json.loads(v) for k, v in rows}
+
+
+def _status(meta: dict) -> str:
+    status = meta.get("status", "interrupted")
+    if status in ("running", "paused"):
+        same_host = meta.get("host") == socket.gethostname()
+        if same_host and not _pid_alive(int(meta.get("pid", 0))):
+            return "interrupted"
+    return status
+
+
+def metric_names_in(con: sqlite3.Connection) -> list[str]:
+    """The metrics a run logged, in order: one index seek per metric (a skip scan), where
+    ``SELECT DISTINCT`` read every row."""
+    names: list[str] = []
+    while True:
+        after = rows_of(
+            con,
+            "SELECT metric FROM scalars WHERE metric > ? ORDER BY metric LIMIT 1",
+            (names[-1] if names else "",),
+        )
+        if not after:
+            return names
+        names.append(after[0][0])
 
 
 @dataclass(frozen=True)
@@ -485,6 +535,7 @@ class RunSummary:
     started: float | None
     updated: float | None
     study: str | None = None  # the study folder this run belongs to
+    meta: dict = field(default_factory=dict, compare=False, repr=False)  # read with the rest
 
 
 def open_run(path: str | Path) -> RunRecord:

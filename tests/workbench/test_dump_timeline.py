@@ -13,6 +13,7 @@ from engine.cli import main as cli_main
 from engine.specs import parse_spec
 from tests.engine.test_plan import ALL, MIXED
 from tests.workbench.helpers import run_workbench
+from workbench.plots.envelope import series_of
 from workbench.timeline import geometry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +64,7 @@ def test_the_editor_and_planned_lr_read_the_engines_plan_for_every_preset(make_m
         assert doc.error is None, name
         assert doc.compiled is engine.plan_timeline(spec), name  # the one object
         assert csv_of(doc.compiled) == engine_csv(capsys, path, variant), name
-        planned = window.plots.lr._guide.yData
+        planned = series_of(window.plots.lr._guide)[1]
         assert np.array_equal(planned, doc.compiled.lr_curve()), name
         # the tokens axis counts the data's real tokens per tick
         assert window.timeline_editor.unit.units == doc.compiled.units, name
@@ -108,7 +109,7 @@ def test_one_edit_in_the_config_form_compiles_the_timeline_once(
     assert len(built) == 1  # the form's check, the editor, the lanes and the LR plot share it
     # 72 tokens a tick now: every token and epoch position moved, "15%" did not
     assert geometry.segment_spans(doc.compiled, 3) == [(0, 4), (24, 49), (49, 160)]
-    assert np.array_equal(window.plots.lr._guide.yData, doc.compiled.lr_curve())
+    assert np.array_equal(series_of(window.plots.lr._guide)[1], doc.compiled.lr_curve())
 
     built.clear()
     steps = window.config.editor("train.steps").widget

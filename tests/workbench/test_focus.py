@@ -22,6 +22,7 @@ from tests.workbench.focus_helpers import (
 )
 from tests.workbench.helpers import RUN_TIMEOUT_MS, button, click, dialog, run_to_end
 from tests.workbench.runs_helpers import finish, spec
+from workbench.plots.envelope import series_of
 from workbench.theme import COLORS
 
 STUDY_MS = 120_000
@@ -214,7 +215,7 @@ def test_a_clicked_run_brings_its_activations_and_its_planned_lr(qtbot, make_mai
     window.files.load(write_named(tmp_path, "draft"))
     draft_lr = window.plots.lr.getPlotItem().listDataItems()
     guide = window.plots.lr._guide
-    assert guide.getData()[1][0] == window.config.spec.train.lr  # the draft's: flat
+    assert series_of(guide)[1][0] == window.config.spec.train.lr  # the draft's: flat
 
     click_row(qtbot, window, clicked)
     assert window.focus.run_dir == clicked and window.activations.run_dir == clicked
@@ -223,11 +224,11 @@ def test_a_clicked_run_brings_its_activations_and_its_planned_lr(qtbot, make_mai
     ticks = window.activations.selected().ticks
     assert list(ticks) == list(next(iter(stored.values())).ticks)  # every capture, the last too
     plan = engine.plan_timeline(engine.open_run(clicked).spec).lr_curve()
-    np.testing.assert_allclose(guide.getData()[1], plan)
+    np.testing.assert_allclose(series_of(guide)[1], plan)
     assert plan[0] < 3e-4 and plan[-1] == pytest.approx(3e-3)  # its warmup, not a flat LR
     assert draft_lr  # the LR plot kept its items
 
     window.files.load(write_named(tmp_path, "other"))  # a spec in focus again: its plan
     qtbot.waitUntil(lambda: window.focus.run_dir is None)
     assert window.activations.run_dir is None and window.activations.sites == []
-    assert guide.getData()[1][0] == window.config.spec.train.lr
+    assert series_of(guide)[1][0] == window.config.spec.train.lr

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from tests.workbench.helpers import dialog, run_to_end
+from workbench.plots.envelope import series_of
 from workbench.plots.series import MetricStore, Series
 from workbench.plots.smoothing import Ema
 
@@ -66,23 +67,24 @@ def test_store_reports_what_changed():
     assert store.take_dirty() == {"val/loss"}
 
 
-def test_plots_keep_every_point_and_draw_a_peak_downsampled_view(qtbot, make_main_window):
+def test_plots_keep_every_point_and_draw_a_min_max_envelope(qtbot, make_main_window):
     window = make_main_window()
     plots = window.plots
     n = 50_000
     loss = 2 + np.sin(np.arange(n) / 500)
+    loss[31_337] = 9.0  # one spike, one point wide
     for tick in range(n):
         plots.add(tick, {"train/loss": loss[tick], "lr": 1e-3, "grad_norm": 1.0})
     plots.redraw()
     window.tabs.setCurrentWidget(plots.loss)
     raw = plots.loss.plot._raw["train/loss"]
     qtbot.waitUntil(lambda: raw.getData()[0] is not None and len(raw.getData()[0]) < n)
-    assert raw.opts["autoDownsample"] and raw.opts["downsampleMethod"] == "peak"
-    assert raw.opts["clipToView"]
-    x, y = raw.getOriginalDataset()
+    x, y = series_of(raw)
     assert len(x) == n and np.array_equal(y, loss)
     shown_x, shown_y = raw.getData()
-    assert shown_y.max() == pytest.approx(loss.max(), abs=1e-3)  # peaks survive downsampling
+    assert len(shown_x) <= 4 * plots.loss.plot.getPlotItem().vb.width() + 4  # 2-4 a column
+    assert shown_y.max() == loss.max() and shown_y.min() == loss.min()  # the spike survives
+    assert 31_337.0 in shown_x
 
 
 def test_smoothing_slider_and_log_axis(qtbot, make_main_window):
@@ -94,12 +96,12 @@ def test_smoothing_slider_and_log_axis(qtbot, make_main_window):
     window.plots.redraw()
     smoothed = panel.plot._smoothed["train/loss"][0]
     assert smoothed.isVisible()
-    _, y = smoothed.getOriginalDataset()
+    _, y = series_of(smoothed)
     assert np.ptp(np.diff(y)) < 0.3  # the alternating wiggle is smoothed away
 
     panel.slider.setValue(900)
     assert panel.smoothing_label.text() == "0.900"
-    _, y90 = smoothed.getOriginalDataset()
+    _, y90 = series_of(smoothed)
     assert np.allclose(y90, tensorboard_smooth(list(window.plots.store.get("train/loss").y), 0.9))
 
     panel.slider.setValue(0)

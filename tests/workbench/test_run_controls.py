@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 import engine
 from tests.workbench.helpers import RUN_TIMEOUT_MS, button, click, dialog, run_to_end, type_into
+from workbench.plots.envelope import series_of
 
 
 def _start(qtbot, window, spec_file):
@@ -42,7 +43,7 @@ def test_tiny_run_trains_to_completion(qtbot, make_main_window, tiny_spec_file):
     assert list(loss.x) == list(range(30))
     assert len(window.plots.store.get("val/loss")) == 3  # evals at ticks 10, 20, 30
     assert len(frames) < 30  # batched per frame, never once per tick
-    curve_x, curve_y = window.plots.loss.plot._raw["train/loss"].getOriginalDataset()
+    curve_x, curve_y = series_of(window.plots.loss.plot._raw["train/loss"])
     assert np.array_equal(curve_y, loss.y)
 
     record = engine.open_run(window.last_run_dir)

@@ -14,6 +14,7 @@ import engine
 from engine.messages import PERCENTILES, SiteStats, Stats
 from engine.runs import RunWriter
 from tests.workbench.runs_helpers import copy_runs, make_base_runs
+from workbench.plots.envelope import series_of
 from workbench.runs.export import CSV_HEADER
 from workbench.runs.spec_diff import spec_diff
 
@@ -34,6 +35,31 @@ def window(make_main_window, base_runs, tmp_path):
     w.runs.shutdown()
 
 
+def test_big_stores_are_read_off_the_gui_thread_and_drawn_when_they_arrive(window, qtbot):
+    runs, panel = window.runs_dir_of_test, window.runs
+    a, b, c = runs["alpha"], runs["beta"], runs["gamma"]
+    panel.inline_bytes = 0  # every store counts as big
+    panel.select([a, b])
+    plot = window.plots.loss.plot
+    assert panel.overlay.curves(plot) == {} and set(panel.loader.pending) == {a, b}
+    qtbot.waitUntil(lambda: len(panel.overlay.curves(plot)) == 4, timeout=WAIT_MS)
+    assert panel.loader.pending == {}
+    for path in (a, b):  # what arrived is the store's, drawn
+        for metric in ("train/loss", "val/loss"):
+            ticks, values = engine.open_run(path).scalars(metric)
+            track = panel.followed[path].tracks[metric]
+            assert np.array_equal(track.x, ticks) and np.array_equal(track.y, values)
+            x, _ = series_of(panel.overlay.curves(plot)[(path, metric)])
+            assert np.array_equal(x, ticks)
+    colors = {p: panel.overlay.runs[p].color for p in (a, b)}
+    assert colors[a] != colors[b]  # colours are given at the click, not on arrival
+    # a run deselected while it loads never shows
+    panel.select([a, c])
+    panel.select([a])
+    qtbot.wait(300)
+    assert set(panel.overlay.runs) == {a} and panel.loader.pending == {}
+
+
 def test_two_runs_overlay_one_curve_per_run_per_metric(window):
     runs, panel = window.runs_dir_of_test, window.runs
     a, b = runs["alpha"], runs["beta"]
@@ -48,7 +74,7 @@ def test_two_runs_overlay_one_curve_per_run_per_metric(window):
         assert set(panel.overlay.curves(plot)) == {(a, metric), (b, metric)}
     # the raw values under the smoothing are the store's
     ticks, values = engine.open_run(a).scalars("val/loss")
-    x, y = loss[(a, "val/loss")].getData()
+    x, y = series_of(loss[(a, "val/loss")])
     assert list(x) == list(ticks)
     # a colour per run, named in the legend, kept when the selection changes
     colors = {p: loss[(p, "train/loss")].opts["pen"].color().name() for p in (a, b)}
@@ -79,12 +105,12 @@ def test_x_axis_in_tokens_and_wall_time_and_shared_smoothing(window, qtbot):
     plot = window.plots.loss.plot
     own = [i for i in plot.getPlotItem().listDataItems() if i.name() == "train/loss"]
     panel.x_box.setCurrentIndex(panel.x_box.findData("tokens"))
-    x, _ = panel.overlay.curves(plot)[(a, "train/loss")].getData()
+    x, _ = series_of(panel.overlay.curves(plot)[(a, "train/loss")])
     assert list(x[:3]) == [64, 128, 192]  # batch 4 x context 16 tokens per tick
     assert not any(i.isVisible() for i in own)  # the window's own curves are in ticks
     assert plot.getPlotItem().getAxis("bottom").labelText == "tokens seen"
     panel.x_box.setCurrentIndex(panel.x_box.findData("wall"))
-    x, _ = panel.overlay.curves(plot)[(a, "train/loss")].getData()
+    x, _ = series_of(panel.overlay.curves(plot)[(a, "train/loss")])
     assert 0 <= x[0] < x[-1] < 600 and np.all(np.diff(x) >= 0)
     panel.x_box.setCurrentIndex(panel.x_box.findData("tick"))
     assert all(i.isVisible() for i in own)
@@ -94,12 +120,12 @@ def test_x_axis_in_tokens_and_wall_time_and_shared_smoothing(window, qtbot):
     qtbot.waitUntil(lambda: panel.overlay.smoothing == pytest.approx(0.9))
     qtbot.waitUntil(lambda: all(c.raw is not None for c in panel.overlay._curves.values()
                                 if c.main.getViewBox() is plot.getPlotItem().vb))  # fmt: skip
-    _, smooth = panel.overlay.curves(plot)[(a, "train/loss")].getData()
+    _, smooth = series_of(panel.overlay.curves(plot)[(a, "train/loss")])
     _, raw = engine.open_run(a).scalars("train/loss")
     assert smooth[0] == pytest.approx(raw[0]) and np.std(np.diff(smooth)) < np.std(np.diff(raw))
     window.plots.loss.slider.setValue(0)
     qtbot.waitUntil(lambda: np.allclose(
-        panel.overlay.curves(plot)[(a, "train/loss")].getData()[1], raw))  # fmt: skip
+        series_of(panel.overlay.curves(plot)[(a, "train/loss")])[1], raw))  # fmt: skip
 
 
 def test_timelines_are_drawn_in_each_runs_colour(window):

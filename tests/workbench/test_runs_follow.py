@@ -17,6 +17,7 @@ import engine
 from engine.run_rows import ScalarRows
 from engine.runs import RunWriter
 from tests.workbench.conftest import write_tiny
+from workbench.plots.envelope import series_of
 from workbench.runs.follow import FollowedRun, RunsDirWatcher, Track
 from workbench.runs.panel import RunsPanel
 
@@ -115,13 +116,13 @@ def test_a_run_written_by_another_process_appears_and_grows(qtbot, tmp_path, hea
 
         def points() -> int:
             curve = panel.overlay.curves(plot).get((path, "train/loss"))
-            return 0 if curve is None or curve.getData()[0] is None else len(curve.getData()[0])
+            return 0 if curve is None or series_of(curve)[0] is None else len(series_of(curve)[0])
 
         first = points()
         qtbot.waitUntil(lambda: points() > first + 10, timeout=WAIT_MS)
         second = points()
         qtbot.waitUntil(lambda: points() > second + 10, timeout=WAIT_MS)
-        assert panel.overlay.curves(plot)[(path, "train/loss")].getData()[0].tolist() == list(
+        assert series_of(panel.overlay.curves(plot)[(path, "train/loss")])[0].tolist() == list(
             range(points())
         )
         ticks = int(panel.model.rows[0].summary.ticks)

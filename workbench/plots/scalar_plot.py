@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from workbench.metric_kinds import is_dashed_metric, metric_symbol
+from workbench.plots.envelope import Decimated, set_series
 from workbench.plots.export import add_export_menu
 from workbench.plots.series import MetricStore
 from workbench.plots.smoothing import Ema
@@ -43,11 +44,12 @@ def _pen(color: str, alpha: int = 255, width: float = 1.6, dash: bool = False) -
 class ScalarPlot(pg.PlotWidget):
     """Metrics from a shared ``MetricStore`` against ticks.
 
-    Full data is kept in the store; each curve shows it with peak downsampling and clip-to-view,
-    so a redraw costs about the same at tick 100 and tick 100 000. With smoothing, a debiased EMA
-    is drawn over the faint raw curve. ``extra`` picks up metrics that appear mid-run (task
-    metrics such as ``val/accuracy``) and gives each its own curve, in a colour no other curve
-    of the plot has, kept for the plot's life (the next run's curves look the same).
+    Full data is kept in the store; each per-tick curve shows it through a min/max pyramid
+    (``plots/envelope.py``), so a redraw costs about the same at tick 100 and tick 100 000.
+    With smoothing, a debiased EMA is drawn over the faint raw curve. ``extra`` picks up
+    metrics that appear mid-run (task metrics such as ``val/accuracy``) and gives each its own
+    curve, in a colour no other curve of the plot has, kept for the plot's life (the next run's
+    curves look the same).
     """
 
     def __init__(
@@ -97,8 +99,8 @@ class ScalarPlot(pg.PlotWidget):
                 symbol=symbol, symbolSize=SYMBOL_SIZE, symbolPen=None, symbolBrush=pen.color()
             )
         item = self.item.plot(name=name, pen=pen, **marks)
-        item.setDownsampling(auto=True, method="peak")
-        item.setClipToView(True)
+        if not symbol:  # per-tick curves: decimated once per zoom level (evaluations are few)
+            Decimated(item)
         return item
 
     def add_curve(self, curve: Curve) -> None:
@@ -150,7 +152,7 @@ class ScalarPlot(pg.PlotWidget):
                 symbol, dash = metric_symbol(name), is_dashed_metric(name)
                 self.add_curve(Curve(name, self._extra_color(name), symbol, dash))
             series = self.store.get(name)
-            self._raw[name].setData(series.x, series.y)
+            set_series(self._raw[name], series.x, series.y)
             self._name_in_legend(name, len(series) > 0)
             if name in self._smoothed:
                 item, ema = self._smoothed[name]
@@ -159,7 +161,7 @@ class ScalarPlot(pg.PlotWidget):
                     self._smoothed[name] = (item, ema)
                     self._fed[name] = series
                 out = ema.update(series)
-                item.setData(out.x, out.y)
+                set_series(item, out.x, out.y)
 
     def _extra_color(self, name: str) -> str:
         """A colour no curve of this plot has: the palette's first free one, then hues spread
@@ -178,10 +180,10 @@ class ScalarPlot(pg.PlotWidget):
 
     def clear_data(self) -> None:
         for metric, item in self._raw.items():
-            item.setData([], [])
+            set_series(item, np.empty(0), np.empty(0))
             self._name_in_legend(metric, False)
         for metric, (item, _) in self._smoothed.items():
-            item.setData([], [])
+            set_series(item, np.empty(0), np.empty(0))
             self._smoothed[metric] = (item, Ema(self._smoothing))
 
     def set_smoothing(self, weight: float) -> None:
@@ -201,9 +203,9 @@ class ScalarPlot(pg.PlotWidget):
             self._guide = self._new_item(name, _pen(COLORS["planned"], dash=True))
             self._guide.setZValue(-1)
         if values is None:
-            self._guide.setData([], [])
+            set_series(self._guide, np.empty(0), np.empty(0))
         else:
-            self._guide.setData(np.arange(len(values), dtype=float), values)
+            set_series(self._guide, np.arange(len(values), dtype=float), values)
 
     # --- look ---
     def apply_theme(self, theme: Theme) -> None:

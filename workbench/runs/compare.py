@@ -4,9 +4,11 @@ colour. Within a run, the metrics differ by line style and marker (``curve_style
 plots of several metrics (loss, task metrics) each curve has its own legend entry,
 "<run> · <metric>".
 
-Plot items are made once per (plot, run, metric) and fed with ``setData`` when the run's store
-has new rows (``update``), so a frame costs the same however many points there are: the curves
-keep every point and draw them with peak downsampling, clipped to the view, as the live plots do.
+Plot items are made once per (plot, run, metric) and fed when the run's store has new rows
+(``update``). A per-tick curve goes through a min/max ``Pyramid`` (``plots/envelope.py``): it
+is decimated once per zoom level, so a pan only clips and a frame draws about two points per
+pixel column however long the runs are. Evaluation points (markers) are few: they are set once
+and never clipped, which would rebuild their markers at every pan.
 Curves of the window's own run (the plots' own items, always in ticks) are hidden while x is
 tokens or wall time, since they could not share that axis.
 """
@@ -25,6 +27,7 @@ from PySide6.QtGui import QColor
 import engine
 from workbench.runs.follow import FollowedRun, Track
 from workbench.metric_kinds import is_dashed_metric, is_eval_value, is_task_metric, metric_symbol
+from workbench.plots.envelope import Decimated, detach, set_series
 from workbench.plots.events import EventOverlay, Layer, RunEvents
 from workbench.plots.smoothing import Ema
 
@@ -43,12 +46,7 @@ PALETTE = (
 )
 X_MODES = {"tick": "tick", "tokens": "tokens seen", "wall": "wall time (s since start)"}
 RAW_ALPHA = 60  # the raw curve under a smoothed one
-# Peak downsampling keeps each pixel column's min and max, so one sample per pixel draws the same
-# picture as pyqtgraph's default of five; with 1 px pens (a path, where wider pens draw segment by
-# segment) a pan over 10 runs x 20,000 ticks repaints in 26 ms instead of 88 (benchmarks/
-# compare_scale.py).
-DOWNSAMPLE_FACTOR = 1.0
-RAW_DOWNSAMPLE_FACTOR = 0.5  # the faint raw curve under a smoothed one: one sample per 2 px
+# 1 px pens: Qt strokes a path, where wider pens make pyqtgraph draw segment by segment
 LINE_WIDTH = 1.0
 SYMBOL_SIZE = 6  # evaluation points: big enough to tell the metrics' markers apart
 SMOOTHING_DELAY_MS = 80  # re-smooth once a slider drag pauses, not at every step of it
@@ -133,6 +131,12 @@ class _Curve:
     raw: pg.PlotDataItem | None = None  # faint raw values under a smoothed curve
     ema: Ema | None = None
 
+    def remove_from(self, plot: pg.PlotWidget) -> None:
+        for item in (self.main, self.raw):
+            if item is not None:
+                detach(item)
+                plot.removeItem(item)
+
 
 def curve_style(metric: str) -> tuple[Qt.PenStyle, str | None]:
     """(line style, marker) of a metric's curves, the same for every run (the colour is the
@@ -206,9 +210,7 @@ class RunOverlay(QObject):
         for key in [k for k in self._curves if k[1] == path]:
             curve = self._curves.pop(key)
             plot = self.targets[key[0]].plot
-            for item in (curve.main, curve.raw):
-                if item is not None:
-                    plot.removeItem(item)
+            curve.remove_from(plot)
         self.timelines.drop_layer(path)
 
     def update(self, path: Path, metrics: set[str]) -> None:
@@ -235,10 +237,10 @@ class RunOverlay(QObject):
         if curve.ema is not None:
             if len(curve.ema.out) > len(track):  # the run was re-read from the start
                 curve.ema = Ema(self.smoothing)
-            curve.main.setData(x, curve.ema.update(track).y)
-            curve.raw.setData(x, track.y)
+            set_series(curve.main, x, curve.ema.update(track).y)
+            set_series(curve.raw, x, track.y)
         else:
-            curve.main.setData(x, track.y)
+            set_series(curve.main, x, track.y)
 
     def _new_curve(self, target: Target, s: Shown, metric: str) -> _Curve:
         plot = target.plot.getPlotItem()
@@ -252,18 +254,17 @@ class RunOverlay(QObject):
         style, symbol = curve_style(metric)
         marks = dict(symbol=symbol, symbolSize=SYMBOL_SIZE, symbolPen=None)
 
-        def item(pen, name=None, symbols=False, factor=DOWNSAMPLE_FACTOR):
+        def item(pen, name=None, symbols=False):
             brush = dict(symbolBrush=QColor(s.color)) if symbols else {}
             made = plot.plot(name=name, pen=pen, **(marks if symbols else {}), **brush)
-            made.opts["autoDownsampleFactor"] = factor  # pyqtgraph has no setter for it
-            made.setDownsampling(auto=True, method="peak")
-            made.setClipToView(True)
+            if not symbols:
+                Decimated(made)
             return made
 
         main = item(_pen(s.color, style=style), name, symbol is not None)
         if not (target.smoothed and self.smoothing > 0):
             return _Curve(main)
-        raw = item(_pen(s.color, RAW_ALPHA), factor=RAW_DOWNSAMPLE_FACTOR)
+        raw = item(_pen(s.color, RAW_ALPHA))
         raw.setZValue(main.zValue() - 1)
         return _Curve(main, raw, Ema(self.smoothing))
 
@@ -286,9 +287,7 @@ class RunOverlay(QObject):
         for key in [k for k in self._curves if self.targets[k[0]].smoothed]:
             curve = self._curves.pop(key)
             plot = self.targets[key[0]].plot
-            for item in (curve.main, curve.raw):
-                if item is not None:
-                    plot.removeItem(item)
+            curve.remove_from(plot)
         self._redraw_all()
 
     def _redraw_all(self) -> None:

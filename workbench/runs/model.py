@@ -100,44 +100,52 @@ def lineage_lines(meta: dict) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
 class PresetNames:
     """The preset library's run specs, to name the preset a run was made from. The engine
     records it (``meta["preset"]``: the spec file's stem, or the study's name); a run from
     before that is matched to a preset by its spec: the same name, else the same description
-    (a preset's description states its claim, and editing a field leaves it as it was)."""
+    (a preset's description states its claim, and editing a field leaves it as it was).
 
-    names: frozenset[str] = frozenset()
-    by_description: tuple[tuple[str, str], ...] = ()  # (description, preset) when unambiguous
+    The library is read the first time an old run needs it: parsing every preset took half of
+    opening the Runs table, and runs made since the engine records the preset never need it."""
 
-    @classmethod
-    def of(cls, folder: Path | None) -> PresetNames:
-        specs = (
-            [p for p in list_presets(folder) if not p.error and not p.variants] if folder else []
-        )
-        found: dict[str, list[str]] = {}
-        for preset in specs:
-            if preset.description:
-                found.setdefault(preset.description, []).append(preset.name)
-        unique = tuple((d, names[0]) for d, names in found.items() if len(names) == 1)
-        return cls(frozenset(p.name for p in specs), unique)
+    def __init__(self, folder: Path | None = None):
+        self.folder = folder
+        self._read: tuple[frozenset[str], dict[str, str]] | None = None
 
-    def preset_of(self, record: engine.RunRecord) -> str:
-        """The preset ``record`` was made from: the one its metadata names (runs since the
-        engine records it), else, for older runs, its study's name (a study preset trains its
-        variants into a folder with its ``study.yaml``), a library preset's name, or else its
-        spec's own name. ConfigError while the spec is not written yet."""
-        recorded = record.meta.get("preset")
+    def _library(self) -> tuple[frozenset[str], dict[str, str]]:
+        if self._read is None:
+            specs = (
+                [p for p in list_presets(self.folder) if not p.error and not p.variants]
+                if self.folder
+                else []
+            )
+            found: dict[str, list[str]] = {}
+            for preset in specs:
+                if preset.description:
+                    found.setdefault(preset.description, []).append(preset.name)
+            unique = {d: names[0] for d, names in found.items() if len(names) == 1}
+            self._read = frozenset(p.name for p in specs), unique
+        return self._read
+
+    def preset_of(self, record: engine.RunRecord, meta: dict | None = None) -> str:
+        """The preset ``record`` was made from: the one its metadata (``meta``, read when not
+        given) names (runs since the engine records it), else, for older runs, its study's name
+        (a study preset trains its variants into a folder with its ``study.yaml``), a library
+        preset's name, or else its spec's own name. ConfigError while the spec is not written
+        yet."""
+        recorded = (record.meta if meta is None else meta).get("preset")
         if isinstance(recorded, str) and recorded:
             return recorded
         study = study_name(record.path)
         if study is not None:
             return study
         spec = record.spec
-        if spec.name in self.names:
+        names, by_description = self._library()
+        if spec.name in names:
             return spec.name
         description = " ".join(spec.description.split())
-        return dict(self.by_description).get(description, spec.name)
+        return by_description.get(description, spec.name)
 
 
 def study_name(run_dir: Path) -> str | None:
@@ -153,20 +161,24 @@ def study_name(run_dir: Path) -> str | None:
 
 
 def read_row(
-    path: Path, presets: dict[Path, str], library: PresetNames = PresetNames()
+    path: Path,
+    presets: dict[Path, str],
+    library: PresetNames | None = None,
+    name_old: bool = True,
 ) -> RunRow | None:
     """A row for the run folder ``path``, or None when it cannot be read (yet). ``presets``
     caches preset names by folder: a run's spec never changes once written; ``library`` is
-    the preset library they are matched against."""
+    the preset library they are matched against. ``name_old=False`` leaves a run that does not
+    record its preset unnamed (naming it parses its spec), to be named by a later call."""
     try:
         record = engine.open_run(path)
         summary = record.summary()
-        meta = record.meta
     except (sqlite3.Error, OSError, ValueError):
         return None
-    if path not in presets:
+    meta = summary.meta
+    if path not in presets and (name_old or meta.get("preset")):
         try:
-            presets[path] = library.preset_of(record)
+            presets[path] = (library or PresetNames()).preset_of(record, meta)
         except engine.ConfigError:  # spec.yaml not written yet (or hand-edited): ask again later
             pass
     parent = (meta.get("forked_from") or {}).get("run")

@@ -6,6 +6,7 @@
   headless CLI, a torchrun job) appear and update as they train.
 - Selected runs are overlaid on the window's plots (``runs_compare``), their specs diffed in the
   Diff dock (``diff_view``) and their activation histograms compared (``runs_distributions``).
+  A big store is read on a reader thread (``loader``) and drawn when it arrives.
 - The actions on the selection (resume, fork, finetune from, rename, tag, delete, reveal, open
   the spec, export) live in ``runs_actions``.
 - In a window, one run is in focus (``workbench.training.focus``): the run training there, or the one
@@ -16,6 +17,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
@@ -45,6 +48,7 @@ from workbench.spec.presets import DEFAULT_PRESETS_DIR
 from workbench.runs.actions import RunsActions
 from workbench.runs.compare import X_MODES, ColorBook, RunOverlay, Shown
 from workbench.runs.distributions import DistributionCompare
+from workbench.runs.loader import INLINE_BYTES, RunLoader, store_bytes
 from workbench.runs.model import (
     COLUMNS,
     PATH_ROLE,
@@ -55,6 +59,9 @@ from workbench.runs.model import (
 )
 
 POLL_MS = 500
+_UNREADABLE = (FileNotFoundError, sqlite3.Error, engine.ConfigError)
+ARRIVALS_MS = 150  # runs read on the reader thread within this are drawn together
+NAMING_BUDGET_S = 0.1  # per poll, for naming the presets of runs that do not record theirs
 LIVE_RECHECK = 6  # polls between re-reading live runs' status: a writer that died leaves no trace
 STARTED_COLUMN = 7
 # the most a column of names gets, in average characters: a longer name is elided in its middle
@@ -71,6 +78,13 @@ class RunColors(ColorBook):
         if self._of.get(path) is None or self._of[path] in others:
             self._of[path] = min(range(len(self.palette)), key=lambda i: (others.count(i), i))
         return self.palette[self._of[path]]
+
+
+def _read_run(path: Path, name: str, color: str) -> tuple[FollowedRun, Shown]:
+    """A selected run's scalars and what the overlay needs to draw it (any thread)."""
+    run = FollowedRun(path)
+    run.update()
+    return run, Shown.of(run, name, color)
 
 
 class RunsPanel(QWidget):
@@ -101,10 +115,16 @@ class RunsPanel(QWidget):
         self.diff_view = SpecDiffView()
         self.distributions = DistributionCompare()
         self._presets: dict[Path, str] = {}
-        self._library: PresetNames | None = None  # read when the first run needs it
         self.presets_dir = DEFAULT_PRESETS_DIR
+        self._library = PresetNames(self.presets_dir)  # read when the first old run needs it
         self._shown: dict[Path, Shown] = {}
         self._polls = 0
+        self.inline_bytes = INLINE_BYTES  # bigger stores are read on the reader thread
+        self.loader = RunLoader(self)
+        self.loader.loaded.connect(self._arrived)
+        self._arrivals: dict[Path, object] = {}
+        self._arrival_timer = QTimer(self, singleShot=True, interval=ARRIVALS_MS)
+        self._arrival_timer.timeout.connect(self._show_arrivals)
 
         self.filter = QLineEdit(objectName="runsFilter", placeholderText="Filter runs…")
         self.filter.setClearButtonEnabled(True)
@@ -193,7 +213,7 @@ class RunsPanel(QWidget):
         """Name the preset of each run from the library in ``folder``."""
         if Path(folder) != self.presets_dir:
             self.presets_dir = Path(folder)
-            self._library = None
+            self._library = PresetNames(self.presets_dir)
             self._presets.clear()
             for row in self.model.rows:
                 self.watcher.forget(row.path)
@@ -206,14 +226,17 @@ class RunsPanel(QWidget):
         self._polls += 1
         if self._polls % LIVE_RECHECK == 0:  # a live run whose writer died turns interrupted
             changed += [r.path for r in self.model.rows if r.summary.status in LIVE]
-        if changed and self._library is None:
-            self._library = PresetNames.of(self.presets_dir)
         put = []
+        # Runs from before the engine recorded the preset are named from their spec, about 10
+        # ms each: as many as fit in a budget now, the rest at the next polls.
+        deadline = time.monotonic() + NAMING_BUDGET_S
         for path in dict.fromkeys(changed):
-            row = read_row(path, self._presets, self._library)
+            row = read_row(path, self._presets, self._library, time.monotonic() < deadline)
             if row is not None:
                 self.model.put(row)
                 put.append(self.model.row_of(path))
+                if path not in self._presets:
+                    self.watcher.forget(path)  # read (and named) again at the next poll
         if put:
             self._fit_columns(put)
         if set(changed) & set(self._shown):  # a selected run stopped, finished, went live...
@@ -315,18 +338,22 @@ class RunsPanel(QWidget):
         for path in [p for p in self.followed if p not in paths]:
             del self.followed[path]
             self._shown.pop(path, None)
+        for path in [p for p in self.loader.pending if p not in paths]:
+            self.loader.take(path)
         for path in paths:
-            if path not in self.followed:
-                try:
-                    run = self.followed[path] = FollowedRun(path)
-                    run.update()
-                    row = self.model.get(path)
-                    name = row.name if row else path.name
-                    color = self.colors.color(path, set(self._shown))
-                    self._shown[path] = Shown.of(run, name, color)
-                except (FileNotFoundError, engine.ConfigError) as exc:
-                    self.followed.pop(path, None)
-                    self.message.emit("error", f"cannot show {path.name}: {exc}")
+            if path in self.followed or path in self.loader.pending:
+                continue
+            row = self.model.get(path)
+            name = row.name if row else path.name
+            color = self.colors.color(path, set(self._shown) | set(self.loader.pending))
+            job = partial(_read_run, path, name, color)
+            if store_bytes(path) > self.inline_bytes:
+                self.loader.load(path, job)  # drawn when it arrives (``_arrived``)
+                continue
+            try:
+                self.followed[path], self._shown[path] = job()
+            except _UNREADABLE as exc:
+                self.message.emit("error", f"cannot show {path.name}: {exc}")
         self._shown = {p: self._shown[p] for p in paths if p in self._shown}  # table order
         shown = list(self._shown.values())
         self.overlay.set_runs([s for s in shown if s.run.path != self.focus_path])
@@ -344,6 +371,28 @@ class RunsPanel(QWidget):
         self.actions.sync()
         self.selectionChanged.emit([s.run.path for s in shown])
 
+    def _arrived(self, path: Path, result) -> None:
+        """A run read on the reader thread: shown if it is still selected, together with the
+        others that arrive within ``ARRIVALS_MS`` (drawing one costs the GUI thread tens of ms,
+        and while it does the reader waits for the interpreter lock)."""
+        self._arrivals[path] = result
+        if not self._arrival_timer.isActive():
+            self._arrival_timer.start()
+
+    def _show_arrivals(self) -> None:
+        arrivals, self._arrivals = self._arrivals, {}
+        for path, result in arrivals.items():
+            if path not in self.loader.pending:
+                continue  # deselected meanwhile
+            self.loader.take(path)
+            if isinstance(result, BaseException):
+                if not isinstance(result, _UNREADABLE):
+                    raise result
+                self.message.emit("error", f"cannot show {path.name}: {result}")
+                continue
+            self.followed[path], self._shown[path] = result
+        self._on_selection(force=True)
+
     def rename_shown(self, path: Path, name: str) -> None:
         """A run shown in the overlay was renamed: its legend and diff header follow."""
         if path in self._shown:
@@ -354,4 +403,5 @@ class RunsPanel(QWidget):
     def shutdown(self) -> None:
         """Stop the polling and every run this panel started, waiting for each to checkpoint."""
         self.timer.stop()
+        self.loader.shutdown()
         self.actions.shutdown()
