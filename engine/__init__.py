@@ -63,7 +63,7 @@ from engine.specs import (
 )
 from engine.study import NOT_STARTED, Study, StudyResult, StudyRun, load_preset
 from engine.timeline import CompiledTimeline, Edge, Span, compile_timeline, layer_groups
-from engine.trainer import resume_run, start_run
+from engine.trainer import resume_run, set_training_niceness, start_run
 
 
 def load_pretrained(source: str):
@@ -155,6 +155,7 @@ __all__ = [
     "sample_run",
     "save_spec",
     "set_tags",
+    "set_training_niceness",
     "spec_from_yaml",
     "start_run",
     "tick_of_u",

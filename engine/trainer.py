@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import platform
 import sqlite3
+import sys
 import threading
 import time
 import traceback
@@ -58,6 +60,33 @@ def batch_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torc
         return F.cross_entropy(logits, batch.y), logits
     loss = F.cross_entropy(logits.flatten(0, 1), batch.y.flatten(), ignore_index=-1)
     return loss, logits
+
+
+_niceness = 0  # see set_training_niceness
+
+
+def set_training_niceness(n: int) -> None:
+    """Train every run this process starts from now on with its thread ``n`` nice levels below
+    the thread that started it (Linux, where the nice value is per thread; elsewhere a no-op).
+    The OpenMP threads torch starts from the training thread inherit it.
+
+    For a GUI that trains in its own process: training then takes the CPU the GUI thread leaves,
+    instead of sharing a core with it (and with other work) half and half while a repaint waits,
+    holding the GIL (docs/benchmarks.md, "Workbench responsiveness"). The headless CLI leaves it 0.
+    """
+    global _niceness
+    _niceness = max(int(n), 0)
+
+
+def _lower_priority(n: int) -> None:
+    """Raise the calling thread's nice value by ``n`` (at most to 19); never fails."""
+    if n <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + n, 19))
+    except OSError:  # a sandbox that forbids it: train at the normal priority
+        pass
 
 
 class _Trainer:
@@ -315,6 +344,7 @@ class _Trainer:
             self.pump.post(stats)
 
     def _run(self) -> None:
+        _lower_priority(_niceness)  # before torch starts OpenMP threads from this one
         t_cfg = self.spec.train
         steps = t_cfg.steps
         first = self.tick

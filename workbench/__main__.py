@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    from workbench.training.threads import configure_process
+
+    configure_process()  # before torch starts (the window's imports start it)
     from workbench.app import run_app  # the window and the engine only once it can open
 
     return run_app(args)

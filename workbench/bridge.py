@@ -9,6 +9,7 @@ arrived: plots redraw per frame, never per tick, however fast the run steps.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -46,3 +47,40 @@ class EngineBridge(QObject):
 
     def stop(self) -> None:
         self._timer.stop()
+
+
+class Throttle(QObject):
+    """Calls ``fn`` at most once every ``ms``: at once when asked after a quiet spell, else once
+    when the spell is over, however often it was asked meanwhile (so the last request is always
+    served). For GUI work that costs the same whatever it shows: a redraw of the live plots."""
+
+    def __init__(self, ms: int, fn: Callable[[], None], parent: QObject | None = None):
+        super().__init__(parent)
+        self._fn = fn
+        self._pending = False
+        self._timer = QTimer(self, singleShot=True, interval=ms)
+        self._timer.timeout.connect(self._due)
+
+    def request(self) -> None:
+        if self._timer.isActive():
+            self._pending = True
+        else:
+            self._call()
+
+    def flush(self) -> None:
+        """Call ``fn`` now if a request waits."""
+        if self._pending:
+            self._call()
+
+    def cancel(self) -> None:
+        """Forget a waiting request."""
+        self._pending = False
+
+    def _due(self) -> None:
+        if self._pending:
+            self._call()
+
+    def _call(self) -> None:
+        self._pending = False
+        self._fn()
+        self._timer.start()

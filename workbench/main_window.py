@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 import engine
 from workbench import settings as keys
 from workbench.actions import build_actions
+from workbench.bridge import Throttle
 from workbench.dialogs import ask_confirm, show_info
 from workbench.log_panel import LogPanel
 from workbench.plots.activations import ActivationsView
@@ -49,6 +50,11 @@ DEFAULT_SIZE = (1280, 800)
 CONFIG_WIDTH = 360
 LOG_HEIGHT = 170
 TIMELINE_HEIGHT = 330
+# The live plots and the progress redraw at most this often while a run trains (the engine's
+# messages still arrive at the bridge's 25 Hz): a redraw of the loss plot costs 5 to 15 ms of the
+# GUI thread, and the GIL it holds slows training (docs/benchmarks.md, "Workbench
+# responsiveness").
+REDRAW_MS = 200
 ABOUT = (
     "Tickbench: a workbench for training small Transformers steered by a tick timeline.\n\n"
     "Shortcuts: Run Ctrl+R, Pause/Resume Space, Step S (while paused), Stop Ctrl+.\n"
@@ -231,6 +237,7 @@ class MainWindow(QMainWindow):
         self.config.validityChanged.connect(lambda _: self.sync_actions())
         self.config.specChanged.connect(self._spec_edited)
         self.timeline_editor.doc.changed.connect(self._plan_changed)
+        self._redraw = Throttle(REDRAW_MS, self._redraw_now, self)
         self.session.messages.connect(self._on_messages)
         self.session.stateChanged.connect(self._on_state)
         self.session.ended.connect(self._on_ended)
@@ -359,10 +366,14 @@ class MainWindow(QMainWindow):
                 self._run_error = msg.text.strip().splitlines()[-1]  # a traceback's last line
                 self.status.showMessage(self._run_error)
         self.log.add_messages(batch)
+        self._redraw.request()
+
+    def _redraw_now(self) -> None:
         self.plots.redraw()
         self.status.show_progress(self.progress)
 
     def _on_ended(self, status: str) -> None:
+        self._redraw.flush()  # the run's last points, at once
         self.launcher.ended()
         self.config.set_locked(False)
         self.sync_actions()

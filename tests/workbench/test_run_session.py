@@ -44,3 +44,27 @@ def test_log_lines_for_engine_messages():
         "tick 9: checkpoint path=tick_0000010.pt",
     )
     assert describe(engine.Log("warning", "slow disk\n")) == ("warning", "slow disk")
+
+
+def test_throttle_calls_at_once_then_once_per_interval_with_the_last_request(qtbot):
+    from workbench.bridge import Throttle
+
+    calls = []
+    throttle = Throttle(100, lambda: calls.append(len(calls)))
+    throttle.request()
+    assert calls == [0]  # after a quiet spell: at once
+    throttle.request()
+    throttle.request()
+    assert calls == [0]  # within the interval: one call, when it is over
+    qtbot.waitUntil(lambda: calls == [0, 1], timeout=2000)
+    qtbot.wait(250)
+    assert calls == [0, 1]  # nothing asked meanwhile: nothing more
+    throttle.request()
+    assert calls == [0, 1, 2]
+    throttle.request()
+    throttle.flush()  # a run that ended: its last request now
+    assert calls == [0, 1, 2, 3]
+    throttle.request()
+    throttle.cancel()
+    qtbot.wait(250)
+    assert calls == [0, 1, 2, 3]

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 import engine
+from workbench.bridge import Throttle
 from workbench.timeline import edits, geometry
 from workbench.timeline.document import TimelineDoc, item_of
 from workbench.timeline.lanes import MarkLane, PhaseLane, Selection
@@ -52,6 +53,12 @@ class Colors:
     error: str = "#ff7b72"
 
 
+# A live run moves the cursor at most this often: each move repaints every lane (about 10 ms of
+# the GUI thread, more while training holds the GIL); see docs/benchmarks.md, "Workbench
+# responsiveness".
+FOLLOW_MS = 1000
+
+
 class TimelineEditor(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -64,6 +71,8 @@ class TimelineEditor(QWidget):
         self._form_error: engine.ConfigError | None = None
         self._steps = None
         self._cursor_tick: int | None = None
+        self._follow_tick: int | None = None  # the live run's latest tick
+        self._follow = Throttle(FOLLOW_MS, lambda: self.show_tick(self._follow_tick), self)
         self._has_log = False
 
         self.undo_action, self.redo_action = self._undo_actions()
@@ -416,7 +425,9 @@ class TimelineEditor(QWidget):
 
     # --- the run ---
     def show_tick(self, tick: int | None) -> None:
-        """The cursor line at the run's current tick (None hides it)."""
+        """The cursor line at the run's current tick (None hides it, and stops following)."""
+        if tick is None:
+            self._follow.cancel()
         self._cursor_tick = tick
         for cursor in self.cursors:
             cursor.setVisible(tick is not None)
@@ -424,10 +435,12 @@ class TimelineEditor(QWidget):
                 cursor.setPos(tick)
 
     def follow_run(self, batch: list) -> None:
-        """Move the cursor to the latest tick in a frame of engine messages."""
+        """Move the cursor to the latest tick in a frame of engine messages: at once, then at
+        most every ``FOLLOW_MS`` (the latest tick always shows within that time)."""
         ticks = [m.tick for m in batch if isinstance(m, engine.Scalars)]
         if ticks:
-            self.show_tick(max(ticks))
+            self._follow_tick = max(ticks)
+            self._follow.request()
 
     # --- hover ---
     def _hover(self, pos) -> None:

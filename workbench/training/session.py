@@ -11,8 +11,8 @@ from PySide6.QtCore import QObject, Signal
 import engine
 from engine import RunSpec, replace, resolve_device
 from workbench.bridge import EngineBridge
+from workbench.training.threads import SMALL_CPU
 
-SMALL_CPU = 2  # cores; see limit_threads
 Starter = Callable[[Callable[[list], None]], engine.RunHandle]  # sink -> the started run
 
 
