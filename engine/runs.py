@@ -549,7 +549,10 @@ def run_dirs(runs_dir: Path) -> list[Path]:
     into: another process renames them into place at any moment."""
     found = []
     for folder in _visible_dirs(runs_dir):
-        found += [f for f in [folder, *_visible_dirs(folder)] if (f / "metrics.sqlite").is_file()]
+        if (folder / "metrics.sqlite").is_file():  # a run: never looked into (no runs inside)
+            found.append(folder)
+        else:  # a study's folder, or anything else
+            found += [f for f in _visible_dirs(folder) if (f / "metrics.sqlite").is_file()]
     return sorted(found)
 
 
