@@ -149,6 +149,13 @@ class LoRAConfig:
 class TrainConfig:
     steps: int = spec_field(2000, "optimizer steps (ticks) in the run", gt=0, max=1_000_000)
     batch_size: int = spec_field(12, "sequences per step", min=1, max=65536)
+    micro_batch: int = spec_field(
+        0,
+        "sequences per forward pass: the step's batch is split and its gradients accumulated, "
+        "with the same loss and gradients (0 = the whole batch at once)",
+        min=0,
+        max=65536,
+    )
     optimizer: Literal["adamw", "adam", "sgd"] = spec_field("adamw", "optimizer")
     lr: float = spec_field(1e-3, "learning rate when the timeline has no lr segments", min=0.0)
     betas: tuple[float, float] = spec_field((0.9, 0.99), "Adam/AdamW betas")

@@ -36,6 +36,7 @@ from engine.distributed import (
 from engine.errors import ConfigError
 from engine.handle import Pump, RunHandle, Sink
 from engine.messages import Event, Log, Scalars, Status
+from engine.micro_batch import accumulate
 from engine.plan import STRENGTH_PREFIX
 from engine.runs import (
     NullWriter,
@@ -312,8 +313,13 @@ class _Trainer:
         eager = self.compiled is None or calibrated or self.stats.due(t)
         net = self.net if eager else self.compiled
         with self.stats.capture(t):  # forward hooks on stats ticks only, no sync on the others
-            loss, _ = batch_loss(net, batch.to(self.device))
-        loss.backward()
+            # forward and backward, in micro-batches when train.micro_batch asks for them
+            loss = accumulate(
+                lambda part: batch_loss(net, part)[0],
+                batch.to(self.device),
+                self.spec.train.micro_batch,
+                self.net,
+            )
         if calibrated:  # each rank measured σ̄ on its slice: agree on the global-batch mean
             average_([self.steering.norms[s].sigma_bar for s in calibrated], w)
         clip = self.spec.train.grad_clip or math.inf

@@ -34,7 +34,8 @@ def spec_file(tmp_path, **train):
 
 
 def test_two_ranks_train_what_one_process_trains_with_the_global_batch(tmp_path):
-    spec, path = spec_file(tmp_path, steps=20, checkpoint_every=10)
+    # each rank's 4 sequences in micro-batches of 3 and 1: gradients all-reduced once a tick
+    spec, path = spec_file(tmp_path, steps=20, checkpoint_every=10, micro_batch=3)
     out = subprocess.run(
         [*TORCHRUN, "-m", "engine", "run", path, "--runs-dir", tmp_path / "runs"],
         cwd=ROOT,
