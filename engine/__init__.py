@@ -5,6 +5,7 @@ exported here, with plain data crossing the boundary.
 """
 
 from engine.activation_history import ActivationHistory, activation_histories
+from engine.branch import branch_run
 from engine.config import (
     PRETRAINED_FIELDS,
     DataConfig,
@@ -130,6 +131,7 @@ __all__ = [
     "dump_spec",
     "estimate_memory",
     "export_run_hf",
+    "branch_run",
     "fork_run",
     "from_dict",
     "layer_groups",

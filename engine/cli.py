@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from engine.distributed import World, close_world, exit_rank, init_world
+from engine.branch import branch_run
+from engine.distributed import SINGLE, World, close_world, exit_rank, init_world
 from engine.errors import ConfigError
 from engine.lora import merge_lora
 from engine.messages import Log, Message, Scalars, Status
@@ -113,6 +114,23 @@ def cmd_resume(args) -> int:
     progress = Progress(record.spec.train.steps) if world.is_main else None
     handle = resume_run(args.run_dir, progress, world=world)
     return _wait(handle, world)
+
+
+def cmd_branch(args) -> int:
+    record = open_run(args.run_dir)
+    spec = _run_spec(args.spec) if args.spec else None
+    steps = (spec or record.spec).train.steps
+    handle = branch_run(
+        args.run_dir, args.at, spec, name=args.name, runs_dir=args.runs_dir, sink=Progress(steps)
+    )
+    origin = open_run(handle.run_dir).meta.get("forked_from", {})
+    print(
+        f"branch {handle.run_dir.name} from tick {args.at} of {record.path.name} "
+        f"({origin.get('replayed', 0)} ticks replayed)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return _wait(handle, SINGLE)
 
 
 def _announce(world: World) -> None:
@@ -303,6 +321,20 @@ def build_parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resume", help="continue a stopped or interrupted run")
     res.add_argument("run_dir", type=Path)
     res.set_defaults(func=cmd_resume)
+
+    br = sub.add_parser(
+        "branch",
+        help="a new run from any tick of a run (replayed from its nearest checkpoint), "
+        "following the run's spec or an edited one from that tick on",
+    )
+    br.add_argument("run_dir", type=Path)
+    br.add_argument("--at", type=int, required=True, help="the tick the branch starts after")
+    br.add_argument(
+        "--spec", type=Path, default=None, help="the branch's spec (default: the run's)"
+    )
+    br.add_argument("--name", default=None, help="the branch's name (default: the spec's)")
+    br.add_argument("--runs-dir", type=Path, default=None, help="default: beside the run")
+    br.set_defaults(func=cmd_branch)
 
     st = sub.add_parser("study", help="train every variant of a study preset and compare")
     st.add_argument("study", type=Path)

@@ -53,6 +53,7 @@ def fork_run(
     sink: Sink | None = None,
     *,
     paused: bool = False,
+    origin: dict | None = None,
 ) -> RunHandle:
     """Start a new run from ``checkpoint`` of ``run_dir`` (a tick, a file, or None for the
     latest) that trains ``spec`` from the checkpoint's tick to ``spec.train.steps``.
@@ -60,6 +61,8 @@ def fork_run(
     The new folder goes under ``runs_dir`` (default: beside the parent). Raises ConfigError,
     before anything trains and leaving no folder behind, when ``spec`` cannot continue from the
     checkpoint (too few steps, a timeline that disagrees with the weights' past, another model).
+    ``origin`` (``{"run", "checkpoint", "tick", ...}``) names the parent in the fork's metadata
+    instead of ``run_dir`` (a branch, forked from a replay of its parent: ``engine.branch``).
     """
     parent = RunRecord(run_dir)
     ckpt = resolve_checkpoint(parent.path, checkpoint)
@@ -71,13 +74,13 @@ def fork_run(
     compile_timeline(spec)  # a bad spec fails here, before a folder is made
     meta = {k: v for k, v in parent.meta.items() if k not in _NOT_INHERITED}
     meta["vocab"] = parent.vocab  # the tokens its weights were trained on
-    origin = {"run": str(parent.path), "checkpoint": ckpt.name, "tick": tick}
+    origin = origin or {"run": str(parent.path), "checkpoint": ckpt.name, "tick": tick}
 
     def prepare(folder: Path) -> None:  # the fork appears only once it is whole
         save_spec(spec, folder / "spec.yaml")
         writer = RunWriter(folder)
         shutil.copy2(ckpt, checkpoint_path(folder, tick))
-        lineage = {"phase": None, "tick": tick, "checkpoint": str(ckpt), "run": str(parent.path)}
+        lineage = {"phase": None, "tick": tick, "checkpoint": str(ckpt), "run": origin["run"]}
         meta.update(
             name=spec.name,
             steps=spec.train.steps,

@@ -1,0 +1,124 @@
+"""Branching: a new run from any tick of an existing run, checkpoint or not.
+
+A branch at tick T continues from the parent's exact state after T ticks (weights, optimizer
+moments, RNG streams, data position, norm state) and follows its own spec from T on. When the
+parent has a checkpoint at T, that is a fork (``engine.fork``). Otherwise the parent is replayed
+from its nearest checkpoint before T (or from its start when it has none) with its own spec, in
+a hidden folder beside it that no listing shows; training is deterministic, so after T - C ticks
+the replay holds the parent's state at T. Stopping it there writes a checkpoint at T, the branch
+forks from it, and the replay is deleted.
+
+How long a replay takes is set by the parent's checkpoints: ``train.checkpoint_every`` ticks at
+most between two of them, and ``train.keep_checkpoints`` decides how many old ones remain (0
+keeps every one; phase boundaries and marked checkpoints always stay). A tick older than every
+kept checkpoint is replayed from the start.
+
+The branch's metadata names the parent, the tick and the checkpoint the replay started from
+(``forked_from``: ``{"run", "tick", "checkpoint", "replayed"}``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from engine.checkpoint import checkpoint_tick
+from engine.config import RunSpec
+from engine.errors import ConfigError
+from engine.fork import fork_run
+from engine.handle import RunHandle, Sink
+from engine.messages import Scalars
+from engine.runs import RunRecord
+from engine.specs import replace
+from engine.trainer import start_run
+
+REPLAY_PREFIX = ".branch-"  # hidden: run_dirs never lists it
+
+
+def branch_run(
+    run_dir: str | Path,
+    at: int,
+    spec: RunSpec | None = None,
+    *,
+    name: str | None = None,
+    runs_dir: str | Path | None = None,
+    sink: Sink | None = None,
+    paused: bool = False,
+    replay_timeout: float = 3600.0,
+) -> RunHandle:
+    """Start a run that continues ``run_dir`` after its tick ``at`` with ``spec`` (default:
+    the parent's own, which then trains what the parent trained from ``at`` on, to the last
+    digit on a CPU with pinned threads), named ``name``, in ``runs_dir`` (default: beside the
+    parent). Raises ConfigError (nothing made) when ``at`` is not a tick the parent can reach or
+    ``spec`` disagrees with the parent before ``at``; TimeoutError when the replay takes longer
+    than ``replay_timeout`` seconds."""
+    parent = RunRecord(run_dir)
+    base = parent.spec
+    spec = spec or base
+    if name:
+        spec = replace(spec, {"name": name})
+    if not 0 < at < base.train.steps:
+        raise ConfigError(
+            "--at", f"tick {at} is not inside the parent's run (1 to {base.train.steps - 1})"
+        )
+    forked = parent.meta.get("forked_from")
+    began = int(forked.get("tick", 0)) if isinstance(forked, dict) else 0
+    if at < began:
+        raise ConfigError(
+            "--at",
+            f"{parent.path.name} starts at tick {began} (forked from {forked.get('run')}): "
+            f"branch that run to start before it",
+        )
+    target = Path(runs_dir) if runs_dir else parent.path.parent
+    earlier = [c for c in parent.checkpoints() if checkpoint_tick(c) <= at]
+    start = earlier[-1] if earlier else None
+    if start is not None and checkpoint_tick(start) == at:
+        return fork_run(parent.path, spec, start, target, sink, paused=paused)
+    origin = {
+        "run": str(parent.path),
+        "tick": at,
+        "checkpoint": start.name if start is not None else None,
+        "replayed": at - (checkpoint_tick(start) if start is not None else 0),
+    }
+    replay_root = Path(tempfile.mkdtemp(prefix=REPLAY_PREFIX, dir=target))
+    try:
+        replay = _replay(parent, base, start, at, replay_root, replay_timeout)
+        return fork_run(replay, spec, at, target, sink, paused=paused, origin=origin)
+    finally:
+        shutil.rmtree(replay_root, ignore_errors=True)
+
+
+def _replay(
+    parent: RunRecord, base: RunSpec, start: Path | None, at: int, root: Path, timeout: float
+) -> Path:
+    """Train the parent's spec from ``start`` (a checkpoint of it, or None: from scratch) to
+    tick ``at`` in a folder under ``root``, stopped there with a checkpoint at ``at``."""
+    reached = threading.Event()
+
+    def sink(batch: list) -> None:
+        if any(isinstance(m, Scalars) and m.tick >= at - 1 for m in batch):
+            reached.set()
+
+    if start is None:
+        handle = start_run(base, root, sink, paused=True)
+        first = 0
+    else:
+        handle = fork_run(parent.path, base, start, root, sink, paused=True)
+        first = checkpoint_tick(start)
+    try:
+        for _ in range(at - first):
+            handle.step()
+        if not reached.wait(timeout):
+            raise TimeoutError(f"replaying {parent.path.name} to tick {at} took over {timeout} s")
+    finally:
+        handle.stop()
+        if not handle.join(timeout):
+            raise TimeoutError(f"the replay of {parent.path.name} did not stop in {timeout} s")
+    if handle.tick != at or handle.status != "stopped":
+        raise RuntimeError(
+            f"the replay of {parent.path.name} ended {handle.status} at tick {handle.tick}, "
+            f"not at {at}: {handle.error or 'no error recorded'}"
+        )
+    return handle.run_dir
