@@ -5,7 +5,7 @@ exported here, with plain data crossing the boundary.
 """
 
 from engine.activation_history import ActivationHistory, activation_histories
-from engine.branch import branch_run
+from engine.branch import Branch, branch_run, prepare_branch
 from engine.config import (
     PRETRAINED_FIELDS,
     DataConfig,
@@ -131,7 +131,9 @@ __all__ = [
     "dump_spec",
     "estimate_memory",
     "export_run_hf",
+    "Branch",
     "branch_run",
+    "prepare_branch",
     "fork_run",
     "from_dict",
     "layer_groups",

@@ -22,6 +22,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.checkpoint import checkpoint_tick
@@ -37,28 +39,53 @@ from engine.trainer import start_run
 REPLAY_PREFIX = ".branch-"  # hidden: run_dirs never lists it
 
 
-def branch_run(
+@dataclass
+class Branch:
+    """Where a branch starts: a checkpoint at its tick (the parent's own, or a replay's), ready
+    for ``start``. ``discard`` deletes the replay when the branch is not started after all."""
+
+    source: Path  # the run folder holding the checkpoint at ``tick``
+    tick: int
+    origin: dict | None  # the fork's ``forked_from`` (None: a plain fork of ``source``)
+    replay_root: Path | None = None
+
+    def start(
+        self,
+        spec: RunSpec,
+        runs_dir: str | Path,
+        sink: Sink | None = None,
+        *,
+        paused: bool = False,
+    ) -> RunHandle:
+        """Fork ``spec`` from the checkpoint into ``runs_dir`` (quick: no training before it
+        returns); the replay is deleted whatever happens."""
+        try:
+            return fork_run(
+                self.source, spec, self.tick, runs_dir, sink, paused=paused, origin=self.origin
+            )
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self.replay_root is not None:
+            shutil.rmtree(self.replay_root, ignore_errors=True)
+            self.replay_root = None
+
+
+def prepare_branch(
     run_dir: str | Path,
     at: int,
-    spec: RunSpec | None = None,
-    *,
-    name: str | None = None,
     runs_dir: str | Path | None = None,
-    sink: Sink | None = None,
-    paused: bool = False,
     replay_timeout: float = 3600.0,
-) -> RunHandle:
-    """Start a run that continues ``run_dir`` after its tick ``at`` with ``spec`` (default:
-    the parent's own, which then trains what the parent trained from ``at`` on, to the last
-    digit on a CPU with pinned threads), named ``name``, in ``runs_dir`` (default: beside the
-    parent). Raises ConfigError (nothing made) when ``at`` is not a tick the parent can reach or
-    ``spec`` disagrees with the parent before ``at``; TimeoutError when the replay takes longer
-    than ``replay_timeout`` seconds."""
+    cancel: threading.Event | None = None,
+) -> Branch:
+    """The parent's state after its tick ``at``: its checkpoint there, or a replay to it from its
+    nearest checkpoint before (the slow part: seconds for the presets, on any thread). Raises
+    ConfigError (nothing made) when ``at`` is not a tick the parent can reach; TimeoutError when
+    the replay takes longer than ``replay_timeout`` seconds; RuntimeError once ``cancel`` is
+    set (the replay stops within a tick, and is deleted)."""
     parent = RunRecord(run_dir)
     base = parent.spec
-    spec = spec or base
-    if name:
-        spec = replace(spec, {"name": name})
     if not 0 < at < base.train.steps:
         raise ConfigError(
             "--at", f"tick {at} is not inside the parent's run (1 to {base.train.steps - 1})"
@@ -75,23 +102,57 @@ def branch_run(
     earlier = [c for c in parent.checkpoints() if checkpoint_tick(c) <= at]
     start = earlier[-1] if earlier else None
     if start is not None and checkpoint_tick(start) == at:
-        return fork_run(parent.path, spec, start, target, sink, paused=paused)
+        return Branch(parent.path, at, None)
     origin = {
         "run": str(parent.path),
         "tick": at,
         "checkpoint": start.name if start is not None else None,
         "replayed": at - (checkpoint_tick(start) if start is not None else 0),
     }
+    target.mkdir(parents=True, exist_ok=True)
     replay_root = Path(tempfile.mkdtemp(prefix=REPLAY_PREFIX, dir=target))
     try:
-        replay = _replay(parent, base, start, at, replay_root, replay_timeout)
-        return fork_run(replay, spec, at, target, sink, paused=paused, origin=origin)
-    finally:
+        replay = _replay(parent, base, start, at, replay_root, replay_timeout, cancel)
+    except BaseException:
         shutil.rmtree(replay_root, ignore_errors=True)
+        raise
+    return Branch(replay, at, origin, replay_root)
+
+
+def branch_run(
+    run_dir: str | Path,
+    at: int,
+    spec: RunSpec | None = None,
+    *,
+    name: str | None = None,
+    runs_dir: str | Path | None = None,
+    sink: Sink | None = None,
+    paused: bool = False,
+    replay_timeout: float = 3600.0,
+) -> RunHandle:
+    """Start a run that continues ``run_dir`` after its tick ``at`` with ``spec`` (default:
+    the parent's own, which then trains what the parent trained from ``at`` on, to the last
+    digit on a CPU with pinned threads), named ``name``, in ``runs_dir`` (default: beside the
+    parent): ``prepare_branch`` then ``Branch.start``. Raises ConfigError (nothing made) when
+    ``at`` is not a tick the parent can reach or ``spec`` cannot continue from its state there;
+    TimeoutError when the replay takes longer than ``replay_timeout`` seconds."""
+    parent = RunRecord(run_dir)
+    spec = spec or parent.spec
+    if name:
+        spec = replace(spec, {"name": name})
+    target = Path(runs_dir) if runs_dir else parent.path.parent
+    branch = prepare_branch(parent.path, at, target, replay_timeout)
+    return branch.start(spec, target, sink, paused=paused)
 
 
 def _replay(
-    parent: RunRecord, base: RunSpec, start: Path | None, at: int, root: Path, timeout: float
+    parent: RunRecord,
+    base: RunSpec,
+    start: Path | None,
+    at: int,
+    root: Path,
+    timeout: float,
+    cancel: threading.Event | None = None,
 ) -> Path:
     """Train the parent's spec from ``start`` (a checkpoint of it, or None: from scratch) to
     tick ``at`` in a folder under ``root``, stopped there with a checkpoint at ``at``."""
@@ -110,8 +171,14 @@ def _replay(
     try:
         for _ in range(at - first):
             handle.step()
-        if not reached.wait(timeout):
-            raise TimeoutError(f"replaying {parent.path.name} to tick {at} took over {timeout} s")
+        deadline = time.monotonic() + timeout
+        while not reached.wait(0.1):
+            if cancel is not None and cancel.is_set():
+                raise RuntimeError(f"the branch of {parent.path.name} was cancelled")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"replaying {parent.path.name} to tick {at} took over {timeout} s"
+                )
     finally:
         handle.stop()
         if not handle.join(timeout):

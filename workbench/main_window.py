@@ -28,6 +28,7 @@ from workbench.bridge import Throttle
 from workbench.dialogs import ask_confirm, show_info
 from workbench.log_panel import LogPanel
 from workbench.plots.activations import ActivationsView
+from workbench.plots.export import add_tick_action
 from workbench.plots.live import LivePlots
 from workbench.runs.panel import RunsPanel
 from workbench.spec.files import SpecFiles
@@ -248,6 +249,17 @@ class MainWindow(QMainWindow):
         self.runs.updated.connect(self._selected_run_updated)
         self.runs.runClicked.connect(self.launcher.clicked)
         self.runs.launcher = self.launcher.adopt  # runs resumed or forked there train here
+        for plot in self.plots.plots:  # "Branch here…": a new run from the focus run's tick
+            add_tick_action(
+                plot, "Branch here…", "branchHere", self._branch_here, self._can_branch_here
+            )
+
+    def _can_branch_here(self) -> bool:
+        return self.focus.is_run and not self.focus.training and self.runs.x_mode == "tick"
+
+    def _branch_here(self, tick: int) -> None:
+        if self._can_branch_here():
+            self.runs.actions.ask_branch(tick, self.focus.run_dir)
 
     def reload_presets(self) -> None:
         presets = list_presets(self.presets_dir)

@@ -4,11 +4,14 @@ the data change."""
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pyqtgraph as pg
 import pytest
 
 from workbench.plots.envelope import BASE, Decimated, Pyramid, series_of
+from workbench.plots.export import export_plot
 
 
 def _spiky(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -95,3 +98,17 @@ def test_a_plot_item_gets_a_level_for_its_zoom_and_keeps_it_while_panning(qtbot)
     vb.setXRange(150_000, 160_000, padding=0)  # out of the window and deeper: set again
     assert len(sets) == 1
     feed.detach()
+
+
+def test_a_csv_export_holds_every_point_not_the_level_on_show(qtbot, tmp_path):
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(400, 300)
+    x, y = _spiky(30_000, seed=4)
+    item = widget.getPlotItem().plot()
+    Decimated(item).set_data(x, y)
+    assert len(item.getData()[0]) < len(x)
+    export_plot(widget.getPlotItem(), tmp_path / "curve.csv")
+    rows = list(csv.reader((tmp_path / "curve.csv").open()))[1:]
+    assert len(rows) == len(x)
+    assert np.allclose([float(r[1]) for r in rows], y)

@@ -41,9 +41,9 @@ def test_big_stores_are_read_off_the_gui_thread_and_drawn_when_they_arrive(windo
     panel.inline_bytes = 0  # every store counts as big
     panel.select([a, b])
     plot = window.plots.loss.plot
-    assert panel.overlay.curves(plot) == {} and set(panel.loader.pending) == {a, b}
+    assert panel.overlay.curves(plot) == {} and set(panel.loading) == {a, b}
     qtbot.waitUntil(lambda: len(panel.overlay.curves(plot)) == 4, timeout=WAIT_MS)
-    assert panel.loader.pending == {}
+    assert panel.loading == {}
     for path in (a, b):  # what arrived is the store's, drawn
         for metric in ("train/loss", "val/loss"):
             ticks, values = engine.open_run(path).scalars(metric)
@@ -57,7 +57,7 @@ def test_big_stores_are_read_off_the_gui_thread_and_drawn_when_they_arrive(windo
     panel.select([a, c])
     panel.select([a])
     qtbot.wait(300)
-    assert set(panel.overlay.runs) == {a} and panel.loader.pending == {}
+    assert set(panel.overlay.runs) == {a} and panel.loading == {}
 
 
 def test_two_runs_overlay_one_curve_per_run_per_metric(window):

@@ -116,6 +116,9 @@ class Decimated:
         item.setDownsampling(auto=False)
         item.setClipToView(False)
         item.decimated = self  # see series_of
+        # what pyqtgraph's CSV exporter and anything else asking for the item's data reads:
+        # the whole series, not the level on show
+        item.getOriginalDataset = lambda: (self.pyramid.x, self.pyramid.y)
         self._view: pg.ViewBox | None = None
         self._watch()
 
@@ -186,7 +189,4 @@ def detach(item: pg.PlotDataItem) -> None:
 
 def series_of(item: pg.PlotDataItem) -> tuple[np.ndarray, np.ndarray]:
     """The whole series behind ``item``: what it was given, not the level it draws."""
-    feed = getattr(item, "decimated", None)
-    if feed is not None:
-        return feed.pyramid.x, feed.pyramid.y
     return item.getOriginalDataset()

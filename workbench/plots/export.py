@@ -1,4 +1,5 @@
-"""Export any plot to PNG, SVG or CSV with pyqtgraph's exporters, from its right-click menu."""
+"""Export any plot to PNG, SVG or CSV with pyqtgraph's exporters, from its right-click menu, and
+other entries of that menu that act on the tick under the click."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 import pyqtgraph.exporters as exporters
+from PySide6.QtGui import QAction
 
 from workbench.dialogs import ask_save_path
 
@@ -74,3 +76,23 @@ def _ask_and_export(plot: pg.PlotWidget, name_filter: str) -> None:
         lambda path: export_plot(plot.getPlotItem(), path),
         object_name="exportDialog",
     )
+
+
+def add_tick_action(
+    plot: pg.PlotWidget, text: str, name: str, on_tick, enabled=lambda: True
+) -> QAction:
+    """An entry of the plot's right-click menu that acts on the tick under the click
+    (``on_tick(tick)``); ``enabled()`` is asked each time the menu opens."""
+    vb = plot.getPlotItem().vb
+    action = vb.menu.addAction(text)
+    action.setObjectName(name)
+    shown = vb.raiseContextMenu
+
+    def raise_menu(ev) -> None:
+        action.setData(vb.mapSceneToView(ev.scenePos()).x())
+        action.setEnabled(bool(enabled()))
+        shown(ev)
+
+    vb.raiseContextMenu = raise_menu
+    action.triggered.connect(lambda: on_tick(max(int(round(action.data() or 0)), 0)))
+    return action

@@ -1,5 +1,5 @@
-"""What the Runs dock does to the selected runs: resume, fork, finetune from, rename, tag,
-delete, reveal the folder, open the spec in the editor, export.
+"""What the Runs dock does to the selected runs: resume, fork, branch, finetune from, rename,
+tag, delete, reveal the folder, open the spec in the editor, export.
 
 Every action that asks something opens a non-blocking dialog (``workbench.dialogs``) and acts in
 its callback; the methods that act (``resume``, ``fork``, ``rename``, ``set_tags``, ``delete``,
@@ -11,6 +11,7 @@ any other run, and ``shutdown`` stops them cleanly.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QUrl
@@ -20,12 +21,13 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 import engine
 from engine import delete_run, fork_run, rename_run, replace, set_tags, to_dict
 from workbench.dialogs import ask_confirm, ask_save_path, ask_text
-from workbench.training.focus import latest_checkpoint_tick
-from workbench.runs.follow import LIVE
-from workbench.runs.fork_dialog import ForkDialog
 from workbench.plots.export import export_plot
-from workbench.training.session import limit_threads
 from workbench.runs.export import write_scalars_csv
+from workbench.runs.follow import LIVE
+from workbench.runs.fork_dialog import BranchDialog, ForkDialog
+from workbench.training.focus import latest_checkpoint_tick
+from workbench.training.session import limit_threads
+from workbench.workers import TaskRunner
 
 RESUMABLE = ("stopped", "interrupted")
 JOIN_SECONDS = 60.0
@@ -53,6 +55,8 @@ class RunsActions:
     def __init__(self, panel):
         self.panel = panel
         self.handles: list[engine.RunHandle] = []
+        self.replays = TaskRunner(panel, threads=1)  # branches' replays, off the GUI thread
+        self._cancel = threading.Event()  # set at shutdown: a replay stops within a tick
 
         def action(name: str, text: str, tip: str, slot) -> QAction:
             a = QAction(text, panel)
@@ -67,6 +71,12 @@ class RunsActions:
         self.fork_action = action(
             "runsForkAction", "Fork…", "New run from a checkpoint, with an edited spec",
             self.ask_fork,
+        )  # fmt: skip
+        self.branch_action = action(
+            "runsBranchAction", "Branch…",
+            "New run from any tick of this one (replayed from its nearest checkpoint), with an "
+            "edited spec from that tick on",
+            self.ask_branch,
         )  # fmt: skip
         self.finetune_action = action(
             "runsFinetuneAction", "Finetune from…",
@@ -112,6 +122,7 @@ class RunsActions:
         self.toolbar = [
             self.resume_action,
             self.fork_action,
+            self.branch_action,
             self.finetune_action,
             self.rename_action,
             self.tags_action,
@@ -132,6 +143,7 @@ class RunsActions:
         has_ckpt = bool(one and engine.open_run(one.path).checkpoints())
         self.resume_action.setEnabled(bool(one and one.summary.status in RESUMABLE and has_ckpt))
         self.fork_action.setEnabled(has_ckpt)
+        self.branch_action.setEnabled(bool(one and one.summary.ticks > 1))
         self.finetune_action.setEnabled(has_ckpt)
         self.export_hf_action.setEnabled(has_ckpt)  # one run's model
         for a in (self.rename_action, self.reveal_action, self.open_spec_action):
@@ -192,6 +204,42 @@ class RunsActions:
         self._say(f"forked {Path(path).name} at tick {handle.tick} into {handle.run_dir}")
         return handle
 
+    def ask_branch(self, tick: int | None = None, path: Path | None = None) -> None:
+        """The Branch dialog for ``path`` (default: the one run selected), after ``tick``."""
+        rows = self._rows()
+        if path is None and len(rows) == 1:
+            path = rows[0].path
+        if path is not None:
+            record = engine.open_run(path)
+            dialog = BranchDialog(
+                self.panel, record, lambda at, spec: self.branch(record.path, at, spec), tick
+            )
+            dialog.open()
+
+    def branch(self, path: Path, tick: int, spec: engine.RunSpec) -> None:
+        """Branch the run at ``path`` after ``tick`` into a new run training ``spec``: the
+        replay to ``tick`` runs off the GUI thread, then the branch starts as a fork would (the
+        window's run). Says what happened in the log."""
+        path, spec, runs_dir = Path(path), limit_threads(spec), self.panel.runs_dir
+        engine.compile_timeline(spec)  # a spec that cannot train is refused at once
+        self._say(f"branching {path.name} after tick {tick}: replaying…")
+
+        def ready(branch: engine.Branch) -> None:
+            try:
+                handle = self._launch(lambda sink: branch.start(spec, runs_dir, sink))
+            except (engine.ConfigError, RuntimeError, OSError) as exc:
+                branch.discard()
+                self._say(f"cannot branch {path.name} after tick {tick}: {exc}", "error")
+                return
+            self._say(f"branched {path.name} after tick {tick} into {handle.run_dir}")
+
+        def failed(exc: Exception) -> None:
+            self._say(f"cannot branch {path.name} after tick {tick}: {exc}", "error")
+
+        self.replays.submit(
+            lambda: engine.prepare_branch(path, tick, runs_dir, cancel=self._cancel), ready, failed
+        )
+
     def ask_finetune(self) -> None:
         rows = self._rows()
         if len(rows) == 1:
@@ -210,6 +258,8 @@ class RunsActions:
         return spec
 
     def shutdown(self) -> None:
+        self._cancel.set()
+        self.replays.shutdown()
         for handle in self.handles:
             handle.stop()
         for handle in self.handles:

@@ -25,11 +25,11 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor
 
 import engine
-from workbench.runs.follow import FollowedRun, Track
 from workbench.metric_kinds import is_dashed_metric, is_eval_value, is_task_metric, metric_symbol
 from workbench.plots.envelope import Decimated, detach, set_series
 from workbench.plots.events import EventOverlay, Layer, RunEvents
 from workbench.plots.smoothing import Ema
+from workbench.runs.follow import FollowedRun, Track
 
 # Tableau 10: distinct on dark and light backgrounds, and unlike the live curves' blue/orange
 PALETTE = (

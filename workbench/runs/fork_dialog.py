@@ -1,8 +1,9 @@
-"""The Fork dialog: pick one of a run's checkpoints, edit the spec the fork will train, fork.
+"""The Fork and Branch dialogs: where the new run starts (one of a run's checkpoints, or any
+tick of it), the spec it trains (YAML, prefilled with the run's own under a new name), and the
+button that starts it.
 
-The spec is edited as YAML, prefilled with the run's own spec under a new name. A spec the
-engine refuses (a ConfigError from parsing, or from ``fork_run`` because the timeline disagrees
-with the checkpoint) is shown in the dialog, which stays open to be fixed.
+A spec the engine refuses (a ConfigError from parsing, or from ``fork_run`` because the
+timeline disagrees with the checkpoint) is shown in the dialog, which stays open to be fixed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QPlainTextEdit,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -27,6 +29,7 @@ from PySide6.QtWidgets import (
 import engine
 
 ForkCallback = Callable[[Path, engine.RunSpec], None]  # (checkpoint file, edited spec)
+BranchCallback = Callable[[int, engine.RunSpec], None]  # (tick, edited spec)
 
 
 def checkpoint_tick(path: Path) -> int:
@@ -34,45 +37,102 @@ def checkpoint_tick(path: Path) -> int:
     return int(path.stem.split("_")[1])
 
 
-class ForkDialog(QDialog):
-    def __init__(self, parent: QWidget, record: engine.RunRecord, on_fork: ForkCallback):
+class _NewRunDialog(QDialog):
+    """A "from" row, the new run's spec, an error line and the button that starts it."""
+
+    def __init__(self, parent: QWidget, record: engine.RunRecord, kind: str, suffix: str):
         super().__init__(parent)
-        self.setObjectName("forkDialog")
-        self.setWindowTitle(f"Fork {record.path.name}")
+        self.setObjectName(f"{kind}Dialog")
+        self.setWindowTitle(f"{kind.title()} {record.path.name}")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._on_fork = on_fork
-        self.checkpoint = QComboBox(objectName="forkCheckpoint")
-        for ckpt in reversed(record.checkpoints()):  # latest first: the usual choice
-            self.checkpoint.addItem(f"tick {checkpoint_tick(ckpt)}", str(ckpt))
-        spec = record.spec
-        spec = dataclasses.replace(spec, name=f"{spec.name}-fork")
-        self.editor = QPlainTextEdit(engine.dump_spec(spec), objectName="forkSpec")
+        spec = dataclasses.replace(record.spec, name=f"{record.spec.name}-{suffix}")
+        self.editor = QPlainTextEdit(engine.dump_spec(spec), objectName=f"{kind}Spec")
         self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.error = QLabel(objectName="forkError")
+        self.error = QLabel(objectName=f"{kind}Error")
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #e5484d")
         self.error.hide()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.fork_button = buttons.addButton("Fork", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.fork_button.setObjectName("forkButton")
-        form = QFormLayout()
-        form.addRow("Continue from", self.checkpoint)
+        self.go = buttons.addButton(kind.title(), QDialogButtonBox.ButtonRole.AcceptRole)
+        self.go.setObjectName(f"{kind}Button")
+        self.form = QFormLayout()
+        self.spec_label = QLabel()
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(QLabel("Spec of the fork (everything from the checkpoint's tick on):"))
+        layout.addLayout(self.form)
+        layout.addWidget(self.spec_label)
         layout.addWidget(self.editor, 1)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
-        buttons.accepted.connect(self.try_fork)
+        buttons.accepted.connect(self._try)
         buttons.rejected.connect(self.reject)
         self.resize(620, 560)
 
-    def try_fork(self) -> None:
+    def _start(self, spec: engine.RunSpec) -> None:  # the subclass's callback
+        raise NotImplementedError
+
+    def _try(self) -> None:
         try:
-            spec = engine.spec_from_yaml(self.editor.toPlainText())
-            self._on_fork(Path(self.checkpoint.currentData()), spec)
+            self._start(engine.spec_from_yaml(self.editor.toPlainText()))
         except (engine.ConfigError, OSError, RuntimeError) as exc:
             self.error.setText(str(exc))
             self.error.show()
             return
         self.accept()
+
+
+class ForkDialog(_NewRunDialog):
+    def __init__(self, parent: QWidget, record: engine.RunRecord, on_fork: ForkCallback):
+        super().__init__(parent, record, "fork", "fork")
+        self._on_fork = on_fork
+        self.fork_button = self.go
+        self.checkpoint = QComboBox(objectName="forkCheckpoint")
+        for ckpt in reversed(record.checkpoints()):  # latest first: the usual choice
+            self.checkpoint.addItem(f"tick {checkpoint_tick(ckpt)}", str(ckpt))
+        self.form.addRow("Continue from", self.checkpoint)
+        self.spec_label.setText("Spec of the fork (everything from the checkpoint's tick on):")
+
+    def _start(self, spec: engine.RunSpec) -> None:
+        self._on_fork(Path(self.checkpoint.currentData()), spec)
+
+    def try_fork(self) -> None:
+        self._try()
+
+
+class BranchDialog(_NewRunDialog):
+    """Branch after any tick of a run: the engine replays the run from its nearest checkpoint
+    before the tick (``engine.prepare_branch``), which the dialog says."""
+
+    def __init__(
+        self,
+        parent: QWidget,
+        record: engine.RunRecord,
+        on_branch: BranchCallback,
+        tick: int | None = None,
+    ):
+        super().__init__(parent, record, "branch", "branch")
+        self._on_branch = on_branch
+        self._ticks = sorted(checkpoint_tick(c) for c in record.checkpoints())
+        forked = record.meta.get("forked_from")
+        first = int(forked.get("tick", 0)) if isinstance(forked, dict) else 0
+        done = record.summary().ticks
+        self.tick = QSpinBox(objectName="branchTick")
+        self.tick.setRange(max(first, 1), max(record.spec.train.steps - 1, 1))
+        self.tick.setValue(tick if tick is not None else max(done - 1, 1))
+        self.replay = QLabel(objectName="branchReplay")
+        self.tick.valueChanged.connect(self._say_replay)
+        self.form.addRow("Branch after tick", self.tick)
+        self.form.addRow("", self.replay)
+        self.spec_label.setText("Spec of the branch (everything after that tick):")
+        self._say_replay(self.tick.value())
+
+    def _say_replay(self, tick: int) -> None:
+        before = [t for t in self._ticks if t <= tick]
+        start = before[-1] if before else 0
+        if start == tick:
+            self.replay.setText("a checkpoint: no replay")
+        else:
+            where = f"its checkpoint at tick {start}" if before else "its start"
+            self.replay.setText(f"replayed from {where}: {tick - start} ticks")
+
+    def _start(self, spec: engine.RunSpec) -> None:
+        self._on_branch(self.tick.value(), spec)

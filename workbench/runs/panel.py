@@ -6,12 +6,12 @@
   headless CLI, a torchrun job) appear and update as they train.
 - Selected runs are overlaid on the window's plots (``runs_compare``), their specs diffed in the
   Diff dock (``diff_view``) and their activation histograms compared (``runs_distributions``).
-  A big store is read on a reader thread (``loader``) and drawn when it arrives.
+  A big store is read on a reader thread and drawn when it arrives.
 - The actions on the selection (resume, fork, finetune from, rename, tag, delete, reveal, open
   the spec, export) live in ``runs_actions``.
-- In a window, one run is in focus (``workbench.training.focus``): the run training there, or the one
-  last clicked here (``runClicked``). The plots draw it as their own curves, so the overlay
-  leaves it out (``set_focus``); the other selected runs are overlays.
+- In a window, one run is in focus (``workbench.training.focus``): the run training there, or
+  the one last clicked here (``runClicked``). The plots draw it as their own curves, so the
+  overlay leaves it out (``set_focus``); the other selected runs are overlays.
 """
 
 from __future__ import annotations
@@ -40,15 +40,13 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from workbench.runs.diff_view import SpecDiffView
-from workbench.runs.follow import LIVE, FollowedRun, RunsDirWatcher
 from workbench.metric_kinds import is_task_metric
 from workbench.plots.loss import SLIDER_STEPS
-from workbench.spec.presets import DEFAULT_PRESETS_DIR
 from workbench.runs.actions import RunsActions
 from workbench.runs.compare import X_MODES, ColorBook, RunOverlay, Shown
+from workbench.runs.diff_view import SpecDiffView
 from workbench.runs.distributions import DistributionCompare
-from workbench.runs.loader import INLINE_BYTES, RunLoader, store_bytes
+from workbench.runs.follow import INLINE_BYTES, LIVE, FollowedRun, RunsDirWatcher, store_bytes
 from workbench.runs.model import (
     COLUMNS,
     PATH_ROLE,
@@ -57,6 +55,8 @@ from workbench.runs.model import (
     RunsTableModel,
     read_row,
 )
+from workbench.spec.presets import DEFAULT_PRESETS_DIR
+from workbench.workers import TaskRunner
 
 POLL_MS = 500
 _UNREADABLE = (FileNotFoundError, sqlite3.Error, engine.ConfigError)
@@ -120,8 +120,8 @@ class RunsPanel(QWidget):
         self._shown: dict[Path, Shown] = {}
         self._polls = 0
         self.inline_bytes = INLINE_BYTES  # bigger stores are read on the reader thread
-        self.loader = RunLoader(self)
-        self.loader.loaded.connect(self._arrived)
+        self.reader = TaskRunner(self, threads=1)  # reads big stores off the GUI thread
+        self.loading: dict[Path, int] = {}  # run folders being read, by reader job
         self._arrivals: dict[Path, object] = {}
         self._arrival_timer = QTimer(self, singleShot=True, interval=ARRIVALS_MS)
         self._arrival_timer.timeout.connect(self._show_arrivals)
@@ -338,17 +338,20 @@ class RunsPanel(QWidget):
         for path in [p for p in self.followed if p not in paths]:
             del self.followed[path]
             self._shown.pop(path, None)
-        for path in [p for p in self.loader.pending if p not in paths]:
-            self.loader.take(path)
+        for path in [p for p in self.loading if p not in paths]:
+            del self.loading[path]  # its result is dropped when it arrives
         for path in paths:
-            if path in self.followed or path in self.loader.pending:
+            if path in self.followed or path in self.loading:
                 continue
             row = self.model.get(path)
             name = row.name if row else path.name
-            color = self.colors.color(path, set(self._shown) | set(self.loader.pending))
+            color = self.colors.color(path, set(self._shown) | set(self.loading))
             job = partial(_read_run, path, name, color)
-            if store_bytes(path) > self.inline_bytes:
-                self.loader.load(path, job)  # drawn when it arrives (``_arrived``)
+            if store_bytes(path) > self.inline_bytes:  # drawn when it arrives (``_arrived``)
+                arrived = partial(self._arrived, path)
+                submitted = self.reader.submit(job, arrived, arrived)
+                if submitted is not None:
+                    self.loading[path] = submitted
                 continue
             try:
                 self.followed[path], self._shown[path] = job()
@@ -371,7 +374,7 @@ class RunsPanel(QWidget):
         self.actions.sync()
         self.selectionChanged.emit([s.run.path for s in shown])
 
-    def _arrived(self, path: Path, result) -> None:
+    def _arrived(self, path: Path, result: object) -> None:
         """A run read on the reader thread: shown if it is still selected, together with the
         others that arrive within ``ARRIVALS_MS`` (drawing one costs the GUI thread tens of ms,
         and while it does the reader waits for the interpreter lock)."""
@@ -382,9 +385,9 @@ class RunsPanel(QWidget):
     def _show_arrivals(self) -> None:
         arrivals, self._arrivals = self._arrivals, {}
         for path, result in arrivals.items():
-            if path not in self.loader.pending:
+            if path not in self.loading:
                 continue  # deselected meanwhile
-            self.loader.take(path)
+            del self.loading[path]
             if isinstance(result, BaseException):
                 if not isinstance(result, _UNREADABLE):
                     raise result
@@ -403,5 +406,5 @@ class RunsPanel(QWidget):
     def shutdown(self) -> None:
         """Stop the polling and every run this panel started, waiting for each to checkpoint."""
         self.timer.stop()
-        self.loader.shutdown()
+        self.reader.shutdown()
         self.actions.shutdown()
