@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.workbench.runs_helpers import copy_runs, make_base_runs
 from workbench.main_window import MainWindow
 from workbench.settings import open_settings
 from workbench.spec.presets import DEFAULT_PRESETS_DIR
@@ -59,3 +60,20 @@ def make_main_window(qtbot, tmp_path):
     for window in windows:
         window.shutdown()
         window.deleteLater()
+
+
+@pytest.fixture(scope="module")
+def base_runs(tmp_path_factory):
+    """``make_base_runs``, trained once per test module that uses it."""
+    return make_base_runs(tmp_path_factory.mktemp("base-runs"))
+
+
+@pytest.fixture
+def runs_window(make_main_window, base_runs, tmp_path):
+    """A window whose runs directory holds this test's copies of the base runs
+    (``window.runs_dir_of_test``: their folders by name)."""
+    runs = copy_runs(base_runs, tmp_path / "runs")  # the fixture's window reads tmp_path/runs
+    w = make_main_window()
+    w.runs_dir_of_test = runs
+    yield w
+    w.runs.shutdown()

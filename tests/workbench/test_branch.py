@@ -10,23 +10,13 @@ from PySide6.QtCore import QPointF, Qt
 import engine
 from tests.workbench.focus_helpers import click_row
 from tests.workbench.helpers import dialog
-from tests.workbench.runs_helpers import copy_runs, make_base_runs
 
 WAIT_MS = 30_000
 
 
-@pytest.fixture(scope="module")
-def base_runs(tmp_path_factory):
-    return make_base_runs(tmp_path_factory.mktemp("base-runs"))
-
-
 @pytest.fixture
-def window(make_main_window, base_runs, tmp_path):
-    runs = copy_runs(base_runs, tmp_path / "runs")  # the fixture's window reads tmp_path/runs
-    w = make_main_window()
-    w.runs_dir_of_test = runs
-    yield w
-    w.runs.shutdown()
+def window(runs_window):  # conftest's: a window over copies of the base runs
+    return runs_window
 
 
 def _losses(path):

@@ -13,7 +13,6 @@ from PySide6.QtCore import Qt
 import engine
 from engine.messages import PERCENTILES, SiteStats, Stats
 from engine.runs import RunWriter
-from tests.workbench.runs_helpers import copy_runs, make_base_runs
 from workbench.plots.envelope import series_of
 from workbench.runs.export import CSV_HEADER
 from workbench.runs.spec_diff import spec_diff
@@ -21,18 +20,9 @@ from workbench.runs.spec_diff import spec_diff
 WAIT_MS = 20_000
 
 
-@pytest.fixture(scope="module")
-def base_runs(tmp_path_factory):
-    return make_base_runs(tmp_path_factory.mktemp("base-runs"))
-
-
 @pytest.fixture
-def window(make_main_window, base_runs, tmp_path):
-    runs = copy_runs(base_runs, tmp_path / "runs")  # the fixture's window reads tmp_path/runs
-    w = make_main_window()
-    w.runs_dir_of_test = runs
-    yield w
-    w.runs.shutdown()
+def window(runs_window):  # conftest's: a window over copies of the base runs
+    return runs_window
 
 
 def test_big_stores_are_read_off_the_gui_thread_and_drawn_when_they_arrive(window, qtbot):
