@@ -15,6 +15,7 @@ machine falls on all of them alike:
   commit unpacked with ``git archive``), to put today's code beside it.
 - ``headless``: ``python -m engine run PRESET --steps 400`` with torch's default threads, the
   speed the window is measured against.
+- ``headless-1``: the same with one torch thread (``OMP_NUM_THREADS=1``), as the window trains.
 - ``no-niceness``: the shipped policy with the training threads at the GUI's priority.
 - ``threads-2``: the shipped policy with two torch threads (waiting passively).
 
@@ -58,6 +59,7 @@ SETTINGS: dict[str, dict] = {
     "torch-default": {"process": False, "limit": False},
     "before": {"process": True, "limit": True},  # run from --before's checkout
     "headless": {},
+    "headless-1": {"env": {"OMP_NUM_THREADS": "1"}},  # headless with the window's one thread
     "no-niceness": {"process": True, "limit": True, "niceness": 0},
     "threads-2": {"process": True, "limit": True, "threads": 2},
 }
@@ -161,13 +163,14 @@ def _meta(run_dir: Path, key: str):
     return json.loads(value)
 
 
-def headless(preset: Path, root: Path) -> dict:
+def headless(preset: Path, root: Path, extra_env: dict | None = None) -> dict:
     """``python -m engine run`` with torch's default threads; its speed read from its store:
     the train-loss rows after the first ``WARMUP_S`` seconds, up to the last (before the final
     evaluation and checkpoint), as the window's measured window leaves out its warm-up."""
     import numpy as np
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_", "KMP_"))}
+    env.update(extra_env or {})
     with tempfile.TemporaryDirectory(prefix="tickbench-headless-") as tmp:
         cmd = [sys.executable, "-m", "engine", "run", str(preset)]
         cmd += ["--steps", str(HEADLESS_STEPS), "--runs-dir", tmp]
@@ -183,7 +186,7 @@ def headless(preset: Path, root: Path) -> dict:
                 "SELECT value FROM scalars WHERE metric = 'tokens_per_s' ORDER BY tick"
             ).fetchall()
         per_tick = _meta(run_dir, "tokens_per_tick")
-        threads = _spec_threads(run_dir)
+        threads = env.get("OMP_NUM_THREADS") or _spec_threads(run_dir)
     ticks, walls = np.array(rows).T
     first = int(np.searchsorted(walls, walls[0] + WARMUP_S))
     span = walls[-1] - walls[first]
@@ -213,8 +216,8 @@ def child_env(setting: str) -> dict:
 def run_one(setting: str, args: argparse.Namespace) -> dict:
     root = args.before if setting == "before" else ROOT
     load = os.getloadavg()[0]
-    if setting == "headless":
-        r = headless(args.preset, ROOT)
+    if setting.startswith("headless"):
+        r = headless(args.preset, ROOT, SETTINGS[setting].get("env"))
     else:
         cmd = [sys.executable, __file__, "--child", setting, "--seconds", str(args.seconds)]
         cmd += ["--preset", str(args.preset), "--root", str(root)]
@@ -290,7 +293,7 @@ def main() -> int:
     for setting in settings:
         tps = med(setting, "tokens_per_s")
         ratio = f"{tps / base:.2f}x" if base else "-"
-        lat = setting != "headless"
+        lat = not setting.startswith("headless")
         p99 = f"{med(setting, 'p99_ms'):.1f} ms" if lat else "-"
         worst = f"{max(r['max_ms'] for r in results[setting]):.1f} ms" if lat else "-"
         print(f"| {setting} | {tps:,.0f} | {ratio} | {p99} | {worst} |")
