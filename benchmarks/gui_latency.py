@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -146,6 +147,7 @@ def measure(setting: str, seconds: float, preset: Path) -> dict:
     ticks = marks["tick1"] - marks["tick0"]
     store = window.plots.store.get("tokens_per_s")
     per_tick = _meta(marks["run_dir"], "tokens_per_tick")
+    shutil.rmtree(tmp, ignore_errors=True)  # the run folder, its checkpoints, the settings
     return {
         "torch_threads": torch.get_num_threads(),
         "ticks_per_s": ticks / wall,
