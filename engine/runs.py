@@ -360,8 +360,8 @@ class RunRecord:
 
     def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work(connection)`` on one read-only connection, retried while the store is being
-        made: several queries pay for one open instead of one each. A store whose schema does
-        not exist yet reads as empty wherever ``work`` catches nothing: see ``_query``."""
+        made: several queries pay for one open instead of one each. Queries made through
+        ``rows_of`` read a store whose schema does not exist yet as empty."""
         deadline = time.monotonic() + READ_RETRY_SECONDS
         while True:
             con = None

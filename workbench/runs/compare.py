@@ -6,9 +6,9 @@ plots of several metrics (loss, task metrics) each curve has its own legend entr
 
 Plot items are made once per (plot, run, metric) and fed when the run's store has new rows
 (``update``). A per-tick curve goes through a min/max ``Pyramid`` (``plots/envelope.py``): it
-is decimated once per zoom level, so a pan only clips and a frame draws about two points per
-pixel column however long the runs are. Evaluation points (markers) are few: they are set once
-and never clipped, which would rebuild their markers at every pan.
+is decimated once per zoom level, so a pan inside its window sets no data and a frame draws two
+to four points per pixel column however long the runs are. Evaluation points (markers) are few:
+they are set once and never clipped, which would rebuild their markers at every pan.
 Curves of the window's own run (the plots' own items, always in ticks) are hidden while x is
 tokens or wall time, since they could not share that axis.
 """

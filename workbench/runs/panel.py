@@ -231,12 +231,13 @@ class RunsPanel(QWidget):
         # ms each: as many as fit in a budget now, the rest at the next polls.
         deadline = time.monotonic() + NAMING_BUDGET_S
         for path in dict.fromkeys(changed):
-            row = read_row(path, self._presets, self._library, time.monotonic() < deadline)
+            name_now = time.monotonic() < deadline
+            row = read_row(path, self._presets, self._library, name_now)
             if row is not None:
                 self.model.put(row)
                 put.append(self.model.row_of(path))
-                if path not in self._presets:
-                    self.watcher.forget(path)  # read (and named) again at the next poll
+                if path not in self._presets and not name_now:
+                    self.watcher.forget(path)  # put off: read (and named) at the next poll
         if put:
             self._fit_columns(put)
         if set(changed) & set(self._shown):  # a selected run stopped, finished, went live...
