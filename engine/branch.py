@@ -173,6 +173,8 @@ def _replay(
             handle.step()
         deadline = time.monotonic() + timeout
         while not reached.wait(0.1):
+            if handle.join(0, delivered=False):  # it ended before ``at``: diverged, failed
+                break
             if cancel is not None and cancel.is_set():
                 raise RuntimeError(f"the branch of {parent.path.name} was cancelled")
             if time.monotonic() > deadline:

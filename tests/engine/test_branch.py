@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,16 @@ def test_the_cli_branches_headless(parent, tmp_path):
     assert child.parent == tmp_path and open_run(child).status == "finished"
     assert f"branch {child.name} from tick 33 of {parent.name} (3 ticks replayed)" in done.stderr
     assert all(v == _losses(parent)[t] for t, v in _losses(child).items())
+
+
+def test_a_replay_that_ends_before_the_tick_says_why_at_once(tmp_path):
+    """A parent that diverged at tick 1, branched at tick 20: its replay diverges too, and the
+    branch fails in one line as soon as it does, instead of waiting out the replay's deadline."""
+    spec = tiny_spec(train={"optimizer": "sgd", "lr": 1e30, "grad_clip": 0.0, "steps": 50})
+    parent = start_run(spec, tmp_path)
+    assert parent.join(120) and parent.status == "diverged"
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="ended diverged at tick 1, not at 20"):
+        branch_run(parent.run_dir, 20, runs_dir=tmp_path, replay_timeout=60)
+    assert time.monotonic() - started < 30
+    assert [p.name for p in tmp_path.iterdir()] == [parent.run_dir.name]  # no replay left
