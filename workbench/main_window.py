@@ -148,6 +148,8 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.runs_dock, self.diff_dock)
         self.runs.attach(self.plots)  # the selected runs overlaid on the plots
         self.tabs.addTab(self.runs.distributions, "Compare")
+        self.tabs.addTab(self.runs.run_tree, "Run tree")  # the runs' lineage on the tick axis
+        self.runs.treeRequested.connect(lambda: self.tabs.setCurrentWidget(self.runs.run_tree))
         self.runs.set_presets_dir(self.presets_dir)
         # Timeline editor: edits the Config panel's spec; locked, with a tick cursor, during a run.
         # A tab of the bottom group, raised: a strip of its own would push the window's minimum

@@ -1,24 +1,20 @@
 """The Runs table's data: one row per run folder, read from the run store, sortable by value.
 
 Each cell has its text (DisplayRole) and the value it sorts by (numbers as numbers, missing values
-last): ``RunsProxy`` sorts by those and filters on the text of every column. Rows are updated one
-at a time as the watcher reports changed folders.
+last): ``tree_proxy.RunsProxy`` nests each branch under its parent, sorts by those values and
+filters on the text of every column. Rows are updated one at a time as the watcher reports
+changed folders.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 import engine
@@ -26,6 +22,7 @@ from engine import run_tags
 from workbench.spec.presets import list_presets
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
+BRANCH_TICK_ROLE = Qt.ItemDataRole.UserRole + 1  # of a branch or fork's name: the tick it left at
 COLUMNS = (
     "name",
     "status",
@@ -60,6 +57,8 @@ class RunRow:
     tags: tuple[str, ...]
     forked_from: str | None  # the parent's folder name
     lineage: tuple[str, ...] = ()  # where its weights come from, one line each (lineage_lines)
+    parent: Path | None = None  # a branch or fork's parent folder, resolved (``forked_from``)
+    branch_tick: int | None = None  # the parent's tick it continues from (its first tick)
 
     @property
     def name(self) -> str:
@@ -181,7 +180,9 @@ def read_row(
             presets[path] = (library or PresetNames()).preset_of(record, meta)
         except engine.ConfigError:  # spec.yaml not written yet (or hand-edited): ask again later
             pass
-    parent = (meta.get("forked_from") or {}).get("run")
+    fork = meta.get("forked_from")
+    fork = fork if isinstance(fork, dict) else {}
+    parent, tick = fork.get("run"), fork.get("tick")
     return RunRow(
         path=path,
         summary=summary,
@@ -189,6 +190,8 @@ def read_row(
         tags=tuple(run_tags(meta)),
         forked_from=Path(parent).name if parent else None,
         lineage=tuple(lineage_lines(meta)),
+        parent=Path(os.path.realpath(parent)) if isinstance(parent, str) and parent else None,
+        branch_tick=int(tick) if isinstance(tick, int | float) and parent else None,
     )
 
 
@@ -255,6 +258,8 @@ class RunsTableModel(QAbstractTableModel):
             return text
         if role == PATH_ROLE:
             return str(row.path)
+        if role == BRANCH_TICK_ROLE and col == 0:
+            return row.branch_tick
         if role == Qt.ItemDataRole.DecorationRole and col == 0 and row.path in self.colors:
             return QColor(self.colors[row.path])
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
@@ -276,6 +281,13 @@ class RunsTableModel(QAbstractTableModel):
     @property
     def rows(self) -> list[RunRow]:
         return list(self._rows)
+
+    def row_at(self, i: int) -> RunRow:
+        return self._rows[i]
+
+    def texts(self, i: int) -> list[str]:
+        """The text of every column of row ``i`` (what the filter looks in)."""
+        return [text for text, _ in self._cells[i]]
 
     def row_of(self, path: Path) -> int:
         for i, row in enumerate(self._rows):
@@ -313,21 +325,3 @@ class RunsTableModel(QAbstractTableModel):
         self.colors = dict(colors)
         if self._rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0))
-
-
-class RunsProxy(QSortFilterProxyModel):
-    """Sorts by the model's values and keeps the rows whose text, in any column, contains the
-    filter (case-insensitive)."""
-
-    def __init__(self, model: RunsTableModel, parent=None):
-        super().__init__(parent)
-        self.setSourceModel(model)
-        self.setFilterKeyColumn(-1)
-        self.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.setDynamicSortFilter(True)
-
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
-        model = self.sourceModel()
-        return model.sort_key(left.row(), left.column()) < model.sort_key(
-            right.row(), right.column()
-        )

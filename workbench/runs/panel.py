@@ -1,9 +1,12 @@
 """The Runs dock: every run in the runs directory, kept up to date, and the selection compared.
 
-- The table (``runsTable``) lists each run folder (``runs_model``), sortable by any column and
-  filtered by the text box (``runsFilter``). A timer polls the folder every ``POLL_MS``: only
-  runs whose store changed are read again (``follow``), so runs written by other processes (the
-  headless CLI, a torchrun job) appear and update as they train.
+- The table (``runsTable``) lists each run folder (``runs_model``), each branch or fork under
+  the run it left with the tick it left at (``tree_proxy``, ``runs_view``), sortable by any
+  column and filtered by the text box (``runsFilter``). A timer polls the folder every
+  ``POLL_MS``: only runs whose store changed are read again (``follow``), so runs written by
+  other processes (the headless CLI, a torchrun job) appear and update as they train.
+- The Run tree (``tree_view``, ``runTree``; the ``runsTreeButton`` shows it) draws that lineage
+  on the tick axis; clicking a bar selects and focuses its run as clicking its row does.
 - Selected runs are overlaid on the window's plots (``runs_compare``), their specs diffed in the
   Diff dock (``diff_view``) and their activation histograms compared (``runs_distributions``).
   A big store is read on a reader thread and drawn when it arrives.
@@ -22,6 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -32,7 +36,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QStyleOptionViewItem,
-    QTableView,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -47,14 +50,10 @@ from workbench.runs.compare import X_MODES, ColorBook, RunOverlay, Shown
 from workbench.runs.diff_view import SpecDiffView
 from workbench.runs.distributions import DistributionCompare
 from workbench.runs.follow import INLINE_BYTES, LIVE, FollowedRun, RunsDirWatcher, store_bytes
-from workbench.runs.model import (
-    COLUMNS,
-    PATH_ROLE,
-    PresetNames,
-    RunsProxy,
-    RunsTableModel,
-    read_row,
-)
+from workbench.runs.model import COLUMNS, PATH_ROLE, PresetNames, RunsTableModel, read_row
+from workbench.runs.runs_view import RunsTreeView
+from workbench.runs.tree_proxy import RunsProxy
+from workbench.runs.tree_view import RunTreeView
 from workbench.spec.presets import DEFAULT_PRESETS_DIR
 from workbench.workers import TaskRunner
 
@@ -96,6 +95,7 @@ class RunsPanel(QWidget):
     openSpecRequested = Signal(Path)
     finetuneRequested = Signal(object, Path)  # a RunSpec starting from the run, its folder
     runClicked = Signal(Path)  # a selected run's row was clicked: the window may focus it
+    treeRequested = Signal()  # the Run tree button: the window shows ``run_tree``
     message = Signal(str, str)  # (level, text) for the log
 
     def __init__(self, runs_dir: Path, tasks=None, parent: QWidget | None = None, poll_ms=POLL_MS):
@@ -135,23 +135,26 @@ class RunsPanel(QWidget):
         self.x_box.setToolTip("x axis of the overlaid curves")
         self.timeline_check = QCheckBox("Timelines", objectName="runsTimeline", checked=True)
         self.timeline_check.setToolTip("Show the selected runs' phases and events on the plots")
-        self.table = QTableView(objectName="runsTable")
-        self.table.setModel(self.proxy)
+        self.table = RunsTreeView(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(STARTED_COLUMN, Qt.SortOrder.DescendingOrder)  # newest first
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setWordWrap(False)  # one line a run: wrapped at a hyphen, a name lost its end
+        self.run_tree = RunTreeView(self.proxy, self.model)
+        self.run_tree.barClicked.connect(self._bar_clicked)
+        self.tree_action = QAction("Run tree", self, objectName="runsTreeAction")
+        self.tree_action.setToolTip("Show the runs' lineage on the tick axis")
+        self.tree_action.triggered.connect(self.show_tree)
         self._user_sized: set[int] = set()  # columns the user resized: left as they are
         self._widths: dict[int, int] = {}  # column -> the widest text it has shown, px
+        self._extra: dict[int, int] = {}  # column -> the most room beside its text (the tree's)
         self._fitting = False
         self.table.horizontalHeader().sectionResized.connect(self._section_resized)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.actions = RunsActions(self)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.table.addActions(self.actions.toolbar)  # the same actions on a right-click
@@ -170,6 +173,9 @@ class RunsPanel(QWidget):
             button.setObjectName(action.objectName().replace("Action", "Button"))
             if action.menu():
                 button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.addSeparator()
+        bar.addAction(self.tree_action)  # a view, not an action on the selection: last
+        bar.widgetForAction(self.tree_action).setObjectName("runsTreeButton")
         top.addWidget(bar, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -272,26 +278,41 @@ class RunsPanel(QWidget):
         rows just added or changed): a status, a tick count, a loss or a date is never cut.
         Columns of names stop at ``CAPPED_CHARS``; a column the user resized is left as it is;
         the last one stretches to the table's edge anyway."""
-        header = self.table.horizontalHeader()
+        header = self.table.header()
         option = QStyleOptionViewItem()
         self.table.initViewItemOption(option)
-        delegate = self.table.itemDelegate()
+        plain = self.table.itemDelegate()
         char = self.table.fontMetrics().averageCharWidth()
         self._fitting = True
         try:
             for col, name in enumerate(COLUMNS[:-1]):
-                cells = [self.model.index(r, col) for r in rows if r >= 0]
-                want = max(
-                    [self._widths.get(col, header.sectionSizeHint(col))]
-                    + [delegate.sizeHint(option, index).width() + 1 for index in cells]
-                )
-                self._widths[col] = want
+                delegate = self.table.itemDelegateForColumn(col) or plain
+                widths = [self._widths.get(col, header.sectionSizeHint(col))]
+                for r in rows:
+                    if r < 0:
+                        continue
+                    index = self.model.index(r, col)
+                    text = plain.sizeHint(option, index).width() + 1
+                    # the first column also holds the tree's indentation and a branch's tick
+                    extra = delegate.sizeHint(option, index).width() + 1 - text
+                    extra += self._indent(index)
+                    widths.append(text + extra)
+                    self._extra[col] = max(self._extra.get(col, 0), extra)
+                want = self._widths[col] = max(widths)
                 if name in CAPPED_CHARS:
-                    want = min(want, max(CAPPED_CHARS[name] * char, header.sectionSizeHint(col)))
+                    cap = CAPPED_CHARS[name] * char + self._extra.get(col, 0)
+                    want = min(want, max(cap, header.sectionSizeHint(col)))
                 if col not in self._user_sized and want != header.sectionSize(col):
                     header.resizeSection(col, want)
         finally:
             self._fitting = False
+
+    def _indent(self, index: QModelIndex) -> int:
+        """The room the tree takes left of a cell of the first column (none in the others)."""
+        if index.column() != 0:
+            return 0
+        depth = self.proxy.depth(self.proxy.mapFromSource(index))
+        return self.table.indentation() * (depth + 1)  # the top level has its arrows' room
 
     def _section_resized(self, col: int, old: int, new: int) -> None:
         if not self._fitting and col < len(COLUMNS) - 1:
@@ -304,11 +325,12 @@ class RunsPanel(QWidget):
 
     def selected_paths(self) -> list[Path]:
         """Selected run folders, in the table's order (the first is the diff's reference)."""
-        rows = sorted(self.table.selectionModel().selectedRows(), key=QModelIndex.row)
+        rows = sorted(self.table.selectionModel().selectedRows(), key=self.proxy.order_key)
         return [Path(index.data(PATH_ROLE)) for index in rows]
 
     def set_focus(self, path: Path | None) -> None:
         """The window's focus run: drawn by its plots, so not by the overlay."""
+        self.run_tree.set_focus(path)
         if path != self.focus_path:
             before, self.focus_path = self.focus_path, path
             if before in self._shown or path in self._shown:
@@ -318,6 +340,29 @@ class RunsPanel(QWidget):
         path = Path(index.data(PATH_ROLE))
         if path in self.selected_paths():  # not a ctrl-click that took it out
             self.runClicked.emit(path)
+
+    def _bar_clicked(self, path: Path, add: bool) -> None:
+        """A bar of the Run tree clicked: as a click on the run's row (with Ctrl: ``add``)."""
+        i = self.model.row_of(path)
+        if i < 0:
+            return
+        index = self.proxy.mapFromSource(self.model.index(i, 0))
+        if add:
+            flags = QItemSelectionModel.SelectionFlag
+            self.table.selectionModel().select(index, flags.Toggle | flags.Rows)
+        else:
+            self.select([path])
+        self.table.scrollTo(index)
+        self._clicked(index)
+
+    def show_tree(self) -> None:
+        """The Run tree: the window shows it (``treeRequested``); a panel on its own, in a
+        window of its own."""
+        self.treeRequested.emit()
+        if self.run_tree.parent() is None:  # not placed in a window
+            self.run_tree.resize(800, 400)
+            self.run_tree.show()
+            self.run_tree.raise_()
 
     def select(self, paths: list[Path]) -> None:
         """Select exactly these runs (those in the table)."""
