@@ -25,14 +25,17 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     batch_generator: torch.Generator,
     steering: dict,
+    pruning: dict | None = None,
 ) -> Path:
-    """Save the state after ``tick`` ticks (the next tick to run is ``tick``)."""
+    """Save the state after ``tick`` ticks (the next tick to run is ``tick``); ``pruning``:
+    the pruning masks (``engine.pruning.Pruner.state_dict``), kept under ``pruning``."""
     state = {
         "format": FORMAT,
         "tick": tick,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "steering": steering,  # phase, frozen parameters, norm strengths: checked on resume
+        **({"pruning": pruning} if pruning is not None else {}),
         "rng": {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

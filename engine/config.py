@@ -215,6 +215,29 @@ class LRSegment:
 
 
 @dataclass
+class PruneSpec:
+    start: Position = spec_field(0, "first tick of the schedule")
+    end: Position = spec_field("100%", "one past the last tick; the last tick reaches to")
+    every: int = spec_field(
+        10, "ticks between pruning steps (the last tick of the span always prunes)", min=1
+    )
+    from_: float = spec_field(
+        0.0, "sparsity the cubic starts from, just before start (YAML key: from)", min=0.0, lt=1.0
+    )
+    to: float = spec_field(0.5, "sparsity reached at the last tick", min=0.0, lt=1.0)
+    params: list[str] = spec_field(
+        help="weight matrices to prune, by name pattern (blocks.0-1, *.mlp.fc.weight); biases "
+        "and norm gains are never pruned",
+        factory=list,
+    )
+    name: str = spec_field(
+        "",
+        "the group's name: its sparsity is logged as sparsity/<name> (default: the patterns "
+        "joined with +)",
+    )
+
+
+@dataclass
 class PhaseSpec:
     name: str = spec_field("phase", "shown on every plot")
     start: Position = spec_field(0, "first tick of the phase; the first phase starts at 0")
@@ -276,6 +299,9 @@ class TimelineConfig:
     lr: list[LRSegment] = spec_field(help="learning-rate segments, in order", factory=list)
     layernorm: list[NormEvent] = spec_field(help="events on the norms", factory=list)
     marks: list[Mark] = spec_field(help="checkpoints, evals and notes", factory=list)
+    prune: list[PruneSpec] = spec_field(
+        help="gradual magnitude pruning of weight groups (Zhu & Gupta 2017)", factory=list
+    )
 
 
 @dataclass

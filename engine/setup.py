@@ -24,6 +24,7 @@ from engine.estimate import available_memory, check_memory
 from engine.lora import apply_lora
 from engine.model import build_model
 from engine.plan import units_of
+from engine.pruning import Pruner
 from engine.stats import StatsRecorder
 from engine.steering import Steering, build_phase_tasks
 from engine.timeline import CompiledTimeline
@@ -51,6 +52,7 @@ class Parts:
     stats: StatsRecorder
     batches: torch.Generator
     kept_ticks: set[int]
+    pruner: Pruner  # timeline.prune: the masks, applied after each optimizer step
 
 
 def resolve_device(name: str) -> torch.device:
@@ -177,4 +179,5 @@ def set_up(spec: RunSpec, world: World, stored: dict | None = None) -> Parts:
         stats=StatsRecorder(model, t.stats_every if world.is_main else 0),
         batches=torch.Generator().manual_seed(spec.seed),
         kept_ticks=kept,
+        pruner=Pruner(spec, units, model),
     )

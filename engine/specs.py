@@ -17,16 +17,19 @@ import yaml
 from engine.config import RunSpec, check_fields, from_dict, to_dict
 from engine.errors import ConfigError
 from engine.plan import check_plan
+from engine.pruning import check_prune
 from engine.safe_yaml import load_yaml, read_yaml
 
 
 def validate(spec: RunSpec) -> RunSpec:
-    """Every rule: the fields, then the timeline against the run, the model and the data.
+    """Every rule: the fields, then the timeline (its pruning lane too) against the run, the
+    model and the data.
     Raises ConfigError; returns the spec, its model's architecture filled in from
     ``model.from_pretrained`` when that is set (``engine.pretrained.apply_pretrained``)."""
     check_fields(spec)
     spec = with_pretrained(spec)
     check_plan(spec)
+    check_prune(spec)
     return spec
 
 
