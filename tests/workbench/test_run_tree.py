@@ -60,7 +60,8 @@ def test_branch_here_makes_a_child_indented_under_its_parent(window, qtbot):
 
     panel, table = window.runs, window.runs.table
     child, parent = index_of(panel, child_of(window, alpha, 17)), index_of(panel, alpha)
-    assert panel.proxy.parent(child) == parent and table.isExpanded(parent)
+    assert panel.proxy.parent(child) == parent
+    qtbot.waitUntil(lambda: table.isExpanded(parent))  # unfolded once it has a branch
     assert child.data() == "alpha-branch" and child.data(BRANCH_TICK_ROLE) == 17
     assert NameDelegate.suffix(child) == "at tick 17"
     window.runs_dock.raise_()

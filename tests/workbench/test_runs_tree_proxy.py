@@ -13,6 +13,7 @@ from PySide6.QtTest import QAbstractItemModelTester
 
 import engine
 from workbench.runs.model import COLUMNS, PATH_ROLE, RunRow, RunsTableModel
+from workbench.runs.runs_view import RunsTreeView
 from workbench.runs.tree_proxy import RunsProxy
 
 
@@ -132,3 +133,21 @@ def test_a_run_naming_itself_or_a_loop_stays_at_the_top(tree):
     model.put(row(root / "c", "c", root / "c", 1))
     assert sorted(s.strip() for s in shape(proxy)) == ["a", "b", "c"]
     assert len(shape(proxy)) == 3
+
+
+def test_the_view_unfolds_runs_that_get_branches_but_not_those_the_user_folded(tree, qtbot):
+    model, proxy, root = tree
+    view = RunsTreeView(proxy)
+    qtbot.addWidget(view)
+    view.show()
+    a, b = root / "a", root / "b"
+    model.put(row(a, "a"))
+    model.put(row(b, "b"))
+    model.put(row(root / "a1", "a1", a, 5))
+    index = {p: proxy.mapFromSource(model.index(model.row_of(p), 0)) for p in (a, b)}
+    qtbot.waitUntil(lambda: view.isExpanded(index[a]))
+    view.collapse(index[a])  # as a click on its arrow does
+    model.put(row(root / "a2", "a2", a, 6))
+    model.put(row(root / "b1", "b1", b, 7))
+    qtbot.waitUntil(lambda: view.isExpanded(index[b]))
+    assert not view.isExpanded(index[a]) and proxy.rowCount(index[a]) == 2

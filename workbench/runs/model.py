@@ -234,6 +234,7 @@ class RunsTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[RunRow] = []
+        self._where: dict[Path, int] = {}  # folder -> its row (a poll looks up every run)
         self._cells: list[list[tuple[str, object]]] = []
         self.colors: dict[Path, str] = {}
 
@@ -290,10 +291,7 @@ class RunsTableModel(QAbstractTableModel):
         return [text for text, _ in self._cells[i]]
 
     def row_of(self, path: Path) -> int:
-        for i, row in enumerate(self._rows):
-            if row.path == path:
-                return i
-        return -1
+        return self._where.get(Path(path), -1)
 
     def get(self, path: Path) -> RunRow | None:
         i = self.row_of(path)
@@ -306,6 +304,7 @@ class RunsTableModel(QAbstractTableModel):
             n = len(self._rows)
             self.beginInsertRows(QModelIndex(), n, n)
             self._rows.append(row)
+            self._where[row.path] = n
             self._cells.append(cells(row))
             self.endInsertRows()
         else:
@@ -318,6 +317,9 @@ class RunsTableModel(QAbstractTableModel):
         if i >= 0:
             self.beginRemoveRows(QModelIndex(), i, i)
             del self._rows[i]
+            del self._where[Path(path)]
+            for later in self._rows[i:]:
+                self._where[later.path] -= 1
             del self._cells[i]
             self.endRemoveRows()
 

@@ -7,7 +7,7 @@ folds stays folded.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QRect, Qt
+from PySide6.QtCore import QModelIndex, QRect, Qt, QTimer
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QApplication,
@@ -89,10 +89,12 @@ class RunsTreeView(QTreeView):
         self.setExpandsOnDoubleClick(True)
         self._folded: set[str] = set()  # runs the user folded, by folder
         self._expanding = False
+        self._unfold_timer = QTimer(self, singleShot=True, interval=0)
+        self._unfold_timer.timeout.connect(self._expand)
         self.collapsed.connect(lambda index: self._fold(index, True))
         self.expanded.connect(lambda index: self._fold(index, False))
         proxy.rowsInserted.connect(self._grown)
-        proxy.layoutChanged.connect(self._expand)
+        proxy.layoutChanged.connect(self._unfold_timer.start)
         self.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
 
     def horizontalHeader(self) -> QHeaderView:  # noqa: N802 (QTableView's name, kept for callers)
@@ -105,20 +107,19 @@ class RunsTreeView(QTreeView):
         (self._folded.add if folded else self._folded.discard)(path)
 
     def _grown(self, parent: QModelIndex, first: int, last: int) -> None:
-        if parent.isValid() and parent.data(PATH_ROLE) not in self._folded:
-            self._expanding = True
-            try:
-                self.expand(parent)
-            finally:
-                self._expanding = False
+        if parent.isValid():  # unfolded together once the runs read in this poll are in
+            self._unfold_timer.start()
 
     def _expand(self, *_) -> None:
-        """Unfold every run with branches but those the user folded."""
-        model = self.model()
+        """Unfold every run with branches but those the user folded (expandAll lays the
+        tree out once; expanding runs one by one lays it out each time)."""
         self._expanding = True
         try:
-            for index in model.walk():
-                if model.hasChildren(index) and index.data(PATH_ROLE) not in self._folded:
-                    self.expand(index)
+            self.expandAll()
+            if self._folded:
+                model = self.model()
+                for index in model.walk():
+                    if index.data(PATH_ROLE) in self._folded:
+                        self.collapse(index)
         finally:
             self._expanding = False

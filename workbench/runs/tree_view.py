@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
@@ -64,6 +64,19 @@ def _set_bars(item: pg.BarGraphItem, spans: list[tuple[int, int, int]], brushes,
     if not spans:
         style.update(brushes=None, pens=None)
     item.setOpts(x0=a[:, 0], x1=a[:, 1], y0=a[:, 2] - BAR_HEIGHT / 2, height=BAR_HEIGHT, **style)
+
+
+def _cached(make):
+    """``make`` (pg.mkPen, pg.mkBrush) returning one object per distinct argument list."""
+    made: dict = {}
+
+    def get(*args, **kwargs):
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in made:
+            made[key] = make(*args, **kwargs)
+        return made[key]
+
+    return get
 
 
 class RunTreeView(QWidget):
@@ -143,27 +156,28 @@ class RunTreeView(QWidget):
     # --- what to draw ---
     def _layout(self) -> tuple[list[Bar], list[tuple[int, int, int]]]:
         bars: list[Bar] = []
-        rows: dict[tuple[int, ...], int] = {}
-        for index in self.proxy.walk():
-            row = self.model.row_at(self.proxy.mapToSource(index).row())
-            key = self.proxy.order_key(index)
-            up = rows.get(key[:-1]) if len(key) > 1 else None
-            rows[key] = len(bars)
-            s = row.summary
-            start = row.branch_tick or 0
-            bars.append(
-                Bar(
+        proxy = self.proxy
+
+        def visit(parent, depth: int, up: int | None) -> None:
+            for r in range(proxy.rowCount(parent)):
+                index = proxy.index(r, 0, parent)
+                row = self.model.row_at(proxy.mapToSource(index).row())
+                s, start = row.summary, row.branch_tick or 0
+                bar = Bar(
                     path=row.path,
                     name=row.name,
                     row=len(bars),
-                    depth=len(key) - 1,
+                    depth=depth,
                     start=start,
                     end=max(s.ticks, start),
                     steps=max(s.steps, s.ticks, start),
                     status=s.status,
                     parent_row=up,
                 )
-            )
+                bars.append(bar)
+                visit(index, depth + 1, bar.row)
+
+        visit(QModelIndex(), 0, None)
         joints = [(b.start, b.parent_row, b.row) for b in bars if b.parent_row is not None]
         return bars, joints
 
@@ -173,30 +187,30 @@ class RunTreeView(QWidget):
         self._dirty = False
         bars, joints = self._layout()
         self.bars, self.joints = bars, joints
-        colors = [QColor(self._color(b)) for b in bars]
-        pens = [self._pen(b, c) for b, c in zip(bars, colors, strict=True)]
+        looks = [self._look(b) for b in bars]
+        brush, pen = _cached(pg.mkBrush), _cached(pg.mkPen)  # shared: one symbol per look
         _set_bars(
             self._done,
             [(b.start, b.end, b.row) for b in bars],
-            [pg.mkBrush(c) for c in colors],
-            pens,
+            [brush(fill) for fill, _, _ in looks],
+            [pen(line, width=width) for _, line, width in looks],
         )
         later = [b for b in bars if b.status not in ENDED and b.steps > b.end]
         dash = Qt.PenStyle.DashLine
         _set_bars(
             self._planned,
             [(b.end, b.steps, b.row) for b in later],
-            [pg.mkBrush(None) for _ in later],
-            [pg.mkPen(colors[b.row], width=1, style=dash) for b in later],
+            [brush(None) for _ in later],
+            [pen(looks[b.row][0], width=1, style=dash) for b in later],
         )
         ticks = np.array([t for t, _, _ in joints for _ in (0, 1)], dtype=float)
         ys = np.array([y for _, up, row in joints for y in (up, row)], dtype=float)
-        self._links.setData(ticks, ys, pen=pg.mkPen(self._muted, width=1.5))
+        self._links.setData(ticks, ys, pen=pen(self._muted, width=1.5))
         self._dots.setData(
             x=[t for t, _, _ in joints],
             y=[up for _, up, _ in joints],
-            brush=[pg.mkBrush(colors[row]) for _, _, row in joints],
-            pen=pg.mkPen(self._text, width=1),
+            brush=[brush(looks[row][0]) for _, _, row in joints],
+            pen=pen(self._text, width=1),
         )
         axis = self.plot.getPlotItem().getAxis("left")
         axis.setTicks([[(b.row, _elide(b.name)) for b in bars], []])
@@ -210,18 +224,16 @@ class RunTreeView(QWidget):
     def _span(self) -> float:
         return float(max([b.steps for b in self.bars] + [1]))
 
-    def _color(self, bar: Bar) -> str:
+    def _look(self, bar: Bar) -> tuple[str, str, float]:
+        """(fill, outline, outline width) of a bar: the focus run in the plots' own colour,
+        outlined; the other selected runs in their overlay colours; a run that diverged or
+        failed outlined in its status colour."""
         if bar.path == self.focus_path:
-            return COLORS["train"]  # the plots draw the focus run in it
-        return self.model.colors.get(bar.path) or self._idle
-
-    def _pen(self, bar: Bar, color: QColor):
-        if bar.path == self.focus_path:
-            return pg.mkPen(self._text, width=2)
-        status = STATUS_COLORS.get(bar.status)
-        if status and bar.status in ("diverged", "failed"):
-            return pg.mkPen(status, width=2)
-        return pg.mkPen(color.darker(130), width=1)
+            return COLORS["train"], self._text, 2.0
+        fill = self.model.colors.get(bar.path) or self._idle
+        if bar.status in ("diverged", "failed"):
+            return fill, STATUS_COLORS[bar.status], 2.0
+        return fill, QColor(fill).darker(130).name(), 1.0
 
     def _style(self) -> None:
         palette = QApplication.palette() if QApplication.instance() else QPalette()
