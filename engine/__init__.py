@@ -40,6 +40,7 @@ from engine.plan import (
     write_timeline_csv,
 )
 from engine.positions import Units, resolve_position, units_for
+from engine.revisions import Revision
 from engine.run_edit import delete_run, rename_run, run_tags, set_tags
 from engine.run_rows import ScalarRows, read_scalars
 from engine.runs import (
@@ -63,6 +64,7 @@ from engine.specs import (
     spec_from_yaml,
     validate,
 )
+from engine.steer import SteerError, steer_run
 from engine.study import NOT_STARTED, Study, StudyResult, StudyRun, load_preset
 from engine.timeline import CompiledTimeline, Edge, Span, compile_timeline, layer_groups
 from engine.trainer import resume_run, set_training_niceness, start_run
@@ -106,6 +108,9 @@ __all__ = [
     "Position",
     "PruneSpec",
     "RunHandle",
+    "Revision",
+    "SteerError",
+    "steer_run",
     "RunRecord",
     "RunSpec",
     "RunSummary",

@@ -8,10 +8,11 @@ a hidden folder beside it that no listing shows; training is deterministic, so a
 the replay holds the parent's state at T. Stopping it there writes a checkpoint at T, the branch
 forks from it, and the replay is deleted.
 
-How long a replay takes is set by the parent's checkpoints: ``train.checkpoint_every`` ticks at
-most between two of them, and ``train.keep_checkpoints`` decides how many old ones remain (0
-keeps every one; phase boundaries and marked checkpoints always stay). A tick older than every
-kept checkpoint is replayed from the start.
+How long a replay takes is set by the parent's saved states: its checkpoints
+(``train.checkpoint_every`` ticks at most between two, ``train.keep_checkpoints`` of them kept,
+phase boundaries and marked ones always) and its rewind points (``engine.rewind``: one every few
+seconds of training, spread over the whole run, never pruned by ``keep_checkpoints``). The
+replay starts from the nearest of either before the tick; with none, from the start.
 
 The branch's metadata names the parent, the tick and the checkpoint the replay started from
 (``forked_from``: ``{"run", "tick", "checkpoint", "replayed"}``).
@@ -32,8 +33,9 @@ from engine.errors import ConfigError
 from engine.fork import fork_run
 from engine.handle import RunHandle, Sink
 from engine.messages import Scalars
+from engine.rewind import rewind_points
 from engine.runs import RunRecord
-from engine.specs import replace
+from engine.specs import dump_spec, replace
 from engine.trainer import start_run
 
 REPLAY_PREFIX = ".branch-"  # hidden: run_dirs never lists it
@@ -48,20 +50,46 @@ class Branch:
     tick: int
     origin: dict | None  # the fork's ``forked_from`` (None: a plain fork of ``source``)
     replay_root: Path | None = None
+    parent: tuple[RunSpec, list] | None = None  # the parent's spec and applied revisions
+
+    def _revisions(self, spec: RunSpec | None) -> tuple[RunSpec, list]:
+        """The fork's spec and revisions. None: the parent's, every revision included (it then
+        trains what the parent trained). A spec, for a parent steered before the tick: the
+        parent's spec with those revisions, and ``spec`` as one more from the tick on."""
+        base, revs = self.parent
+        rows = [(r.spec, r.tick, r.source, r.detail) for r in revs]
+        if spec is None:
+            return base, rows
+        before = [row for row in rows if row[1] < self.tick]
+        if not before:
+            return spec, []
+        return base, [*before, (dump_spec(spec), self.tick, "branch", "the branch's spec")]
 
     def start(
         self,
-        spec: RunSpec,
+        spec: RunSpec | None,
         runs_dir: str | Path,
         sink: Sink | None = None,
         *,
         paused: bool = False,
+        name: str | None = None,
     ) -> RunHandle:
-        """Fork ``spec`` from the checkpoint into ``runs_dir`` (quick: no training before it
-        returns); the replay is deleted whatever happens."""
+        """Fork ``spec`` (None: the parent's, revisions included; ``name``: the fork's name) from
+        the checkpoint into ``runs_dir`` (quick: no training before it returns); the replay is
+        deleted whatever happens."""
+        base, revisions = self._revisions(spec)
+        if name:
+            base = replace(base, {"name": name})
         try:
             return fork_run(
-                self.source, spec, self.tick, runs_dir, sink, paused=paused, origin=self.origin
+                self.source,
+                base,
+                self.tick,
+                runs_dir,
+                sink,
+                paused=paused,
+                origin=self.origin,
+                revisions=revisions,
             )
         finally:
             self.discard()
@@ -99,10 +127,16 @@ def prepare_branch(
             f"branch that run to start before it",
         )
     target = Path(runs_dir) if runs_dir else parent.path.parent
-    earlier = [c for c in parent.checkpoints() if checkpoint_tick(c) <= at]
+    # a rewind point at ``at`` itself is not a checkpoint a fork can name: replay to it
+    saved = [
+        *parent.checkpoints(),
+        *(p for p in rewind_points(parent.path) if checkpoint_tick(p) < at),
+    ]
+    earlier = sorted((c for c in saved if checkpoint_tick(c) <= at), key=checkpoint_tick)
     start = earlier[-1] if earlier else None
+    revs = [r for r in parent.revisions() if r.state == "applied"]
     if start is not None and checkpoint_tick(start) == at:
-        return Branch(parent.path, at, None)
+        return Branch(parent.path, at, None, parent=(base, revs))
     origin = {
         "run": str(parent.path),
         "tick": at,
@@ -112,11 +146,11 @@ def prepare_branch(
     target.mkdir(parents=True, exist_ok=True)
     replay_root = Path(tempfile.mkdtemp(prefix=REPLAY_PREFIX, dir=target))
     try:
-        replay = _replay(parent, base, start, at, replay_root, replay_timeout, cancel)
+        replay = _replay(parent, base, start, at, replay_root, replay_timeout, cancel, revs)
     except BaseException:
         shutil.rmtree(replay_root, ignore_errors=True)
         raise
-    return Branch(replay, at, origin, replay_root)
+    return Branch(replay, at, origin, replay_root, (base, revs))
 
 
 def branch_run(
@@ -137,12 +171,9 @@ def branch_run(
     ``at`` is not a tick the parent can reach or ``spec`` cannot continue from its state there;
     TimeoutError when the replay takes longer than ``replay_timeout`` seconds."""
     parent = RunRecord(run_dir)
-    spec = spec or parent.spec
-    if name:
-        spec = replace(spec, {"name": name})
     target = Path(runs_dir) if runs_dir else parent.path.parent
     branch = prepare_branch(parent.path, at, target, replay_timeout)
-    return branch.start(spec, target, sink, paused=paused)
+    return branch.start(spec, target, sink, paused=paused, name=name)
 
 
 def _replay(
@@ -153,6 +184,7 @@ def _replay(
     root: Path,
     timeout: float,
     cancel: threading.Event | None = None,
+    revisions: list = (),
 ) -> Path:
     """Train the parent's spec from ``start`` (a checkpoint of it, or None: from scratch) to
     tick ``at`` in a folder under ``root``, stopped there with a checkpoint at ``at``."""
@@ -162,11 +194,15 @@ def _replay(
         if any(isinstance(m, Scalars) and m.tick >= at - 1 for m in batch):
             reached.set()
 
-    if start is None:
+    steered = [(r.spec, r.tick, r.source, r.detail) for r in revisions]  # the parent's, replayed
+    if start is None and not steered:
         handle = start_run(base, root, sink, paused=True)
         first = 0
+    elif start is None:  # from tick 0, with the revisions: a fork of no checkpoint
+        handle = _steered_from_scratch(base, root, sink, steered)
+        first = 0
     else:
-        handle = fork_run(parent.path, base, start, root, sink, paused=True)
+        handle = fork_run(parent.path, base, start, root, sink, paused=True, revisions=steered)
         first = checkpoint_tick(start)
     try:
         for _ in range(at - first):
@@ -191,3 +227,12 @@ def _replay(
             f"not at {at}: {handle.error or 'no error recorded'}"
         )
     return handle.run_dir
+
+
+def _steered_from_scratch(base: RunSpec, root: Path, sink, steered: list) -> RunHandle:
+    """A replay from tick 0 of a steered parent: its spec, paused, sent the parent's revisions
+    (each from the tick it applied from; taken before the first tick)."""
+    handle = start_run(base, root, sink, paused=True)
+    for text, tick, _source, _what in steered:
+        handle.steer(text, tick, "replay")
+    return handle

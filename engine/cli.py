@@ -27,6 +27,7 @@ from engine.plan import plan_timeline, write_timeline_csv
 from engine.runs import default_runs_dir, list_runs, mark_interrupted, open_run
 from engine.sample import load_model_from_run, sample_run
 from engine.specs import replace
+from engine.steer import SteerError, steer_run
 from engine.study import Study, load_preset, run_study
 from engine.trainer import resume_run, start_run
 
@@ -131,6 +132,22 @@ def cmd_branch(args) -> int:
         flush=True,
     )
     return _wait(handle, SINGLE)
+
+
+def cmd_steer(args) -> int:
+    """Exit 0 once the run applied the revision; 2 with one line when it was refused or the
+    run is not running (or did not answer in time)."""
+    spec = _run_spec(args.spec)
+    try:
+        rev = steer_run(args.run_dir, spec, args.from_tick, timeout=args.timeout)
+    except SteerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if rev.state == "refused":
+        print(f"refused: {rev.detail}", file=sys.stderr)
+        return 2
+    print(f"rev {rev.number} applies from tick {rev.tick}: {rev.detail}")
+    return 0
 
 
 def _announce(world: World) -> None:
@@ -247,6 +264,13 @@ def cmd_export(args) -> int:
         return 0
     record = open_run(args.run_dir)
     writer = csv.writer(sys.stdout, lineterminator="\n")
+    if args.format == "revisions":
+        writer.writerow(["rev", "state", "tick", "from_tick", "source", "sent", "detail", "spec"])
+        for r in record.revisions():
+            writer.writerow(
+                [r.number or "", r.state, r.tick, r.from_tick, r.source, r.sent, r.detail, r.spec]
+            )
+        return 0
     writer.writerow(["tick", "metric", "value"])
     for tick, metric, value in record.all_scalars():
         writer.writerow([tick, metric, repr(value)])
@@ -336,6 +360,22 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--runs-dir", type=Path, default=None, help="default: beside the run")
     br.set_defaults(func=cmd_branch)
 
+    steer = sub.add_parser(
+        "steer",
+        help="send an edited spec to a running run: its timeline changes from a tick on "
+        "(a revision, recorded in the run and replayed by a resume)",
+    )
+    steer.add_argument("run_dir", type=Path)
+    steer.add_argument("spec", type=Path, help="the edited spec (the run's spec.yaml, changed)")
+    steer.add_argument(
+        "--from", dest="from_tick", type=int, default=None,
+        help="the tick it applies from (default: the run's next tick)",
+    )  # fmt: skip
+    steer.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the run to answer"
+    )
+    steer.set_defaults(func=cmd_steer)
+
     st = sub.add_parser("study", help="train every variant of a study preset and compare")
     st.add_argument("study", type=Path)
     st.add_argument("--runs-dir", type=Path, default=None)
@@ -354,9 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument(
         "--format",
-        choices=["csv", "weights", "hf"],
+        choices=["csv", "revisions", "weights", "hf"],
         default="csv",
-        help="csv: scalars to stdout; weights: the latest model (LoRA merged) to -o; hf: a "
+        help="csv: scalars to stdout; revisions: the timeline revisions sent to the run, as "
+        "CSV (spec: the whole YAML); weights: the latest model (LoRA merged) to -o; hf: a "
         "GPT-2 folder transformers loads (from_pretrained), tokenizer included",
     )
     ex.add_argument("-o", "--output", type=Path, default=None)

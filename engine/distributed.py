@@ -87,8 +87,8 @@ def exit_rank(code: int, world: World) -> None:
     os._exit(code)
 
 
-def broadcast_text(value: str | None, world: World) -> str:
-    """Rank 0's ``value`` on every rank."""
+def broadcast_object(value, world: World):
+    """Rank 0's ``value`` (any picklable object) on every rank."""
     if not world.distributed:
         return value
     box = [value]
@@ -96,15 +96,19 @@ def broadcast_text(value: str | None, world: World) -> str:
     return box[0]
 
 
-def reduce_tick(loss: torch.Tensor, stop: bool, world: World) -> tuple[float, bool]:
-    """(mean loss over ranks, whether any rank asked to stop): one small all-reduce per tick,
-    so every rank stops after the same tick and logs the global batch's loss."""
+def reduce_tick(
+    loss: torch.Tensor, stop: bool, world: World, announce: bool = False
+) -> tuple[float, bool, bool]:
+    """(mean loss over ranks, whether any rank asked to stop, whether any announced something):
+    one small all-reduce per tick, so every rank stops after the same tick, logs the global
+    batch's loss, and learns that rank 0 has timeline revisions to broadcast."""
     if not world.distributed:
-        return loss.item(), stop
-    buf = torch.stack([loss.detach().float(), torch.tensor(float(stop), device=loss.device)])
+        return loss.item(), stop, announce
+    flags = torch.tensor([float(stop), float(announce)], device=loss.device)
+    buf = torch.cat([loss.detach().float().reshape(1), flags])
     dist.all_reduce(buf)
-    mean_loss, stops = buf.tolist()
-    return mean_loss / world.size, stops > 0
+    mean_loss, stops, announced = buf.tolist()
+    return mean_loss / world.size, stops > 0, announced > 0
 
 
 def average_(tensors: list[torch.Tensor], world: World) -> None:

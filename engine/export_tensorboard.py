@@ -109,6 +109,12 @@ def export_run(run_dir: str | Path, logdir: str | Path) -> Path:
         _write_histograms(writer, record, walls)
         started = record.meta.get("started")
         writer.add_text("spec", f"```yaml\n{dump_spec(record.spec)}```", 0, walltime=started)
+        for rev in record.revisions():  # the spec each applied revision steered the run with
+            if rev.state == "applied":
+                text = (
+                    f"rev {rev.number} from tick {rev.tick}: {rev.detail}\n```yaml\n{rev.spec}```"
+                )
+                writer.add_text("revisions", text, rev.tick, walltime=rev.sent)
         by_tick: dict[int, list[str]] = {}
         wall_of: dict[int, float] = {}
         for ev in record.events():

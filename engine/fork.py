@@ -22,7 +22,7 @@ from engine.config import RunSpec
 from engine.errors import ConfigError
 from engine.handle import RunHandle, Sink
 from engine.runs import RunRecord, RunWriter, new_run_dir
-from engine.specs import save_spec
+from engine.specs import save_spec, spec_from_yaml
 from engine.timeline import compile_timeline
 from engine.trainer import resume_run
 
@@ -54,6 +54,7 @@ def fork_run(
     *,
     paused: bool = False,
     origin: dict | None = None,
+    revisions: list[tuple[str, int, str, str]] = (),
 ) -> RunHandle:
     """Start a new run from ``checkpoint`` of ``run_dir`` (a tick, a file, or None for the
     latest) that trains ``spec`` from the checkpoint's tick to ``spec.train.steps``.
@@ -63,11 +64,14 @@ def fork_run(
     checkpoint (too few steps, a timeline that disagrees with the weights' past, another model).
     ``origin`` (``{"run", "checkpoint", "tick", ...}``) names the parent in the fork's metadata
     instead of ``run_dir`` (a branch, forked from a replay of its parent: ``engine.branch``).
+    ``revisions`` (``(spec YAML, tick, source, what)``, in order) are recorded as applied in
+    the fork before it resumes, so it replays them: a steered parent's, for a branch of it.
     """
     parent = RunRecord(run_dir)
     ckpt = resolve_checkpoint(parent.path, checkpoint)
     tick = int(load_checkpoint(ckpt)["tick"])
-    if spec.train.steps <= tick:
+    steps = spec_from_yaml(revisions[-1][0]).train.steps if revisions else spec.train.steps
+    if steps <= tick:
         raise ConfigError(
             "train.steps", f"the fork starts at tick {tick}: it needs more than {tick} steps"
         )
@@ -90,6 +94,9 @@ def fork_run(
         )
         try:
             writer.set_meta(**meta)
+            for text, at, source, what in revisions:
+                rev_id = writer.add_revision(text, at, source)
+                writer.settle_revision(rev_id, "applied", at, what)
         finally:
             writer.close()
 

@@ -96,6 +96,13 @@ class RunHandle:
         """Stop after the current tick; a checkpoint is written so the run can be resumed."""
         self._trainer.control("stop")
 
+    def steer(self, spec_text: str, from_tick: int | None = None, source: str = "window") -> None:
+        """Send a timeline revision (the run's spec, edited; ``engine.revisions``) to apply
+        from ``from_tick`` (None: the next tick). Returns at once: the run answers with an
+        ``Event`` (``revision``, or ``revision_refused`` with the reason) at its next tick
+        boundary, and records it in its store."""
+        self._trainer.request_revision(spec_text, from_tick, source)
+
     def join(self, timeout: float | None = None, delivered: bool = True) -> bool:
         """Wait for the run to end (and, if ``delivered``, for the sink to have received every
         message); True when it has."""

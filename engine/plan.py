@@ -80,10 +80,26 @@ def plan_timeline(spec: RunSpec, world_size: int = 1, lenient: bool = False) -> 
     return found
 
 
-def plan_of_run(spec: RunSpec, meta: dict) -> CompiledTimeline | None:
+def plan_of_run(spec: RunSpec, meta: dict, revisions=()) -> CompiledTimeline | None:
     """The plan a recorded run followed: its spec compiled for the world it trained in
-    (``meta``: the run store's metadata). When its data is gone or no longer reads, compiled
-    with the tokens per tick the run recorded; None when this engine cannot read its spec."""
+    (``meta``: the run store's metadata), spliced with each applied revision from its tick
+    (``revisions``: ``RunRecord.revisions()``; one that no longer compiles ends the splicing).
+    When its data is gone or no longer reads, compiled with the tokens per tick the run
+    recorded; None when this engine cannot read its spec."""
+    plan = _plan_of_spec(spec, meta)
+    for rev in revisions:
+        if plan is None or rev.state != "applied":
+            continue
+        from engine.specs import spec_from_yaml  # engine.specs imports this module
+
+        try:
+            plan = plan.spliced(_plan_of_spec(spec_from_yaml(rev.spec), meta), rev.tick)
+        except (ConfigError, IndexError, AttributeError):
+            break
+    return plan
+
+
+def _plan_of_spec(spec: RunSpec, meta: dict) -> CompiledTimeline | None:
     try:
         return plan_timeline(spec, int(meta.get("world_size", 1)))
     except ConfigError:

@@ -36,6 +36,8 @@ from engine.activation_history import ActivationHistory
 from engine.config import RunSpec
 from engine.errors import ConfigError
 from engine.messages import Stats
+from engine.revisions import SCHEMA as REVISIONS_SCHEMA
+from engine.revisions import Revision, add_revision, read_revisions, settle
 from engine.specs import load_spec
 
 COMMIT_SECONDS = 0.5
@@ -192,7 +194,7 @@ def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         con = sqlite3.connect(path, timeout=10, check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
-        con.executescript(_SCHEMA)
+        con.executescript(_SCHEMA + REVISIONS_SCHEMA)
     return con
 
 
@@ -277,6 +279,40 @@ class RunWriter:
         )
         self.maybe_commit()
 
+    def add_revision(self, spec_text: str, from_tick: int | None, source: str) -> int:
+        """Queue a revision sent from this process (the window); committed at once."""
+        try:
+            rev_id = add_revision(self._con, spec_text, from_tick, source)
+        except sqlite3.Error:
+            self.flush()  # raises StoreError, as every failed write does
+            raise
+        self.flush()
+        return rev_id
+
+    def has_pending_revisions(self) -> bool:
+        """Whether a revision waits (one indexed read: what each tick pays for steering)."""
+        sql = "SELECT 1 FROM revisions WHERE state = 'pending' LIMIT 1"
+        return self._con.execute(sql).fetchone() is not None
+
+    def pending_revisions(self) -> list[Revision]:
+        """Revisions waiting for the next tick boundary."""
+        if not self.has_pending_revisions():
+            return []
+        return read_revisions(self._con, "pending")
+
+    def settle_revision(self, rev_id: int, state: str, tick: int | None, detail: str) -> None:
+        """Record a revision applied (from ``tick``) or refused (``detail``: why); committed at
+        once, so the sender sees it."""
+        try:
+            settle(self._con, rev_id, state, tick, detail)
+        except sqlite3.Error:
+            self.flush()
+            raise
+        self.flush()
+
+    def revisions(self) -> list[Revision]:
+        return read_revisions(self._con)
+
     def truncate_from(self, tick: int) -> None:
         """Forget every row at or after ``tick`` (a resume replays from a checkpoint there)."""
         for table in ("scalars", "histograms", "events"):
@@ -327,7 +363,10 @@ class NullWriter:
 
     set_meta = set_status = scalars = event = truncate_from = maybe_commit = _nothing
     flush = close = _nothing
-    activation_stats = _nothing
+    activation_stats = settle_revision = _nothing
+
+    def pending_revisions(self) -> list[Revision]:
+        return []
 
 
 def mark_interrupted(run_dir: Path, tick: int, detail: str) -> None:
@@ -419,6 +458,10 @@ class RunRecord:
     def all_scalars(self) -> list[tuple[int, str, float]]:
         """Every (tick, metric, value), ordered by tick then metric."""
         return self._query("SELECT tick, metric, value FROM scalars ORDER BY tick, metric")
+
+    def revisions(self) -> list[Revision]:
+        """Timeline revisions sent to the run, in order (``engine.revisions``)."""
+        return self.read(read_revisions)
 
     def events(self) -> list[RunEvent]:
         rows = self._query("SELECT tick, kind, detail, wall FROM events ORDER BY tick, id")

@@ -190,7 +190,8 @@ class Steering:
         tl = self.timeline
         phase = tl.phase_at(tick)
         refreeze = False
-        if self.phase is None or phase.index != self.phase.index:
+        # a new phase, or a revision from this tick on (its weight decay, data, patterns)
+        if self.phase is None or phase.index != self.phase.index or tl.revised_at(tick):
             self.task = self.tasks[phase.index]
             for group in self.optimizer.param_groups:
                 if group.get("name") == "decay":

@@ -29,6 +29,8 @@ Norm events (``timeline.layernorm``), per selected norm, in time order:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import fnmatch
 import functools
 import re
@@ -283,14 +285,18 @@ class _NormTracks:
         self.sigma: dict[str, list[tuple[int, float]]] = {s: [] for s in sites}  # set σ̄
         self._last_tick = {s: -1 for s in sites}
 
-    def track(self, kind: str, site: str) -> np.ndarray:
-        """The writable array of ``kind`` for ``site`` (made from the default on first use)."""
-        key = (kind, site)
-        if key not in self._arrays:
+    def array(self, kind: str, site: str) -> np.ndarray:
+        """The array of ``kind`` for ``site``; a default one, not kept, when no event made it."""
+        arr = self._arrays.get((kind, site))
+        if arr is None:
             default = self.defaults[kind]
             dtype = {bool: bool, float: np.float64, str: object}[type(default)]
-            self._arrays[key] = np.full(self.steps, default, dtype=dtype)
-        return self._arrays[key]
+            arr = np.full(self.steps, default, dtype=dtype)
+        return arr
+
+    def track(self, kind: str, site: str) -> np.ndarray:
+        """The writable array of ``kind`` for ``site`` (made from the default on first use)."""
+        return self._arrays.setdefault((kind, site), self.array(kind, site))
 
     def value(self, kind: str, site: str, tick: int):
         arr = self._arrays.get((kind, site))
@@ -346,6 +352,8 @@ class CompiledTimeline:
         index in the written spec of each item kept, per list; sources name those."""
         self.units = units
         self.steps = steps = units.steps
+        self._past: CompiledTimeline | None = None  # before ``_split``: see ``spliced``
+        self._split = 0
         self.sites = norm_site_names(spec.model)
         self.errors: list[ConfigError] = []  # items left out by a lenient compile
         self._origins = origins or {}
@@ -527,7 +535,26 @@ class CompiledTimeline:
 
     def phase_at(self, tick: int) -> Phase:
         self._check(tick)
+        if tick < self._split:  # before a revision: the phase as it was (its weight decay)
+            return self._past.phase_at(tick)
         return self.phases[int(self._phase_of[tick])]
+
+    def revision_ticks(self) -> list[int]:
+        """The ticks revisions apply from, oldest revision first (see ``spliced``)."""
+        out, tl = [], self
+        while tl._past is not None:
+            out.append(tl._split)
+            tl = tl._past
+        return out[::-1]
+
+    def revised_at(self, tick: int) -> bool:
+        """Whether a revision applies from ``tick`` (checked at every tick: no list built)."""
+        tl = self
+        while tl._past is not None:
+            if tl._split == tick:
+                return True
+            tl = tl._past
+        return False
 
     def strength_curve(self, site: str) -> np.ndarray:
         """Strength of norm ``site`` at every tick (float64, a copy)."""
@@ -582,6 +609,50 @@ class CompiledTimeline:
             backend={s: v[3] for s, v in state.items()},
             edges=self.edges_at(tick),
         )
+
+    def spliced(self, new: CompiledTimeline, at: int) -> CompiledTimeline:
+        """This timeline before tick ``at`` and ``new`` from ``at`` on: a steered run's plan
+        after a revision (``engine.revisions``). ``new`` has the same model and units; its
+        items before ``at`` never apply. A norm whose strength first drops below 1 from ``at``
+        on, uncalibrated so far, is calibrated there, as a compile would."""
+        if not 0 <= at <= min(self.steps, new.steps - 1):
+            raise IndexError(f"splice tick {at} outside 0..{min(self.steps, new.steps - 1)}")
+        out = copy.copy(new)
+        for cached in ("_all_spans", "_by_source"):
+            out.__dict__.pop(cached, None)
+        out._past, out._split = self, at
+        out._phase_of = np.concatenate([self._phase_of[:at], new._phase_of[at:]])
+        out._lr = np.concatenate([self._lr[:at], new._lr[at:]])
+        out._lr_unscaled = np.concatenate([self._lr_unscaled[:at], new._lr_unscaled[at:]])
+        out._edges = {t: e for t, e in self._edges.items() if t < at}
+        out._edges.update({t: list(e) for t, e in new._edges.items() if t >= at})
+        out._marks = {t: e for t, e in self._marks.items() if t < at}
+        out._marks.update({t: e for t, e in new._marks.items() if t >= at})
+        out._norms = tracks = copy.copy(new._norms)
+        tracks._arrays = {}
+        for key in {*self._norms._arrays, *new._norms._arrays}:
+            past, future = self._norms.array(*key), new._norms.array(*key)
+            tracks._arrays[key] = np.concatenate([past[:at], future[at:]])
+        tracks.calibrate = {
+            s: [t for t in self._norms.calibrate[s] if t < at]
+            + [t for t in new._norms.calibrate[s] if t >= at]
+            for s in self.sites
+        }
+        tracks.sigma = {
+            s: [p for p in self._norms.sigma[s] if p[0] < at]
+            + [p for p in new._norms.sigma[s] if p[0] >= at]
+            for s in self.sites
+        }
+        auto: dict[int, list[str]] = {}
+        for tick, site in tracks.auto_calibrate():
+            auto.setdefault(tick, []).append(site)
+        for tick, sites in sorted(auto.items()):
+            detail = {"action": "calibrate", "sites": sites, "auto": True}
+            out._add(Edge(tick, "norm", "LN calibrate", detail, ""))
+        spans = [dataclasses.replace(s, end=min(s.end, at)) for s in self.spans() if s.start < at]
+        spans += [dataclasses.replace(s, start=max(s.start, at)) for s in new.spans() if s.end > at]
+        out.__dict__["_all_spans"] = spans
+        return out
 
 
 def compile_timeline(

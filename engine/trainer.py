@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from pathlib import Path
 
 import torch
@@ -29,15 +30,18 @@ from engine.distributed import (
     SINGLE,
     World,
     average_,
-    broadcast_text,
+    broadcast_object,
     lost_a_peer,
     reduce_tick,
 )
 from engine.errors import ConfigError
 from engine.handle import Pump, RunHandle, Sink
+from engine.live_plan import Accepted, LivePlan, kept_ticks
 from engine.messages import Event, Log, Scalars, Status
 from engine.micro_batch import accumulate
 from engine.plan import STRENGTH_PREFIX
+from engine.revisions import Refused, Revision, detail_json
+from engine.rewind import REWIND_SECONDS, rewind_root, thin_rewind_points
 from engine.runs import (
     NullWriter,
     RunLock,
@@ -63,6 +67,7 @@ def batch_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torc
     return loss, logits
 
 
+REVISION_POLL_SECONDS = 0.5  # how often a paused run looks for revisions
 _niceness = 0  # see set_training_niceness
 
 
@@ -104,6 +109,19 @@ class _Trainer:
         self.compiled = parts.compiled
         self.steering, self.stats, self.batches = parts.steering, parts.stats, parts.batches
         self.kept_ticks = parts.kept_ticks
+        self.plan = LivePlan(
+            parts.spec,
+            parts.timeline,
+            parts.steering,
+            parts.tasks[0],
+            parts.world.size,
+            parts.model,
+            parts.optimizer,
+        )
+        self._requests: deque[tuple[str, int | None, str]] = deque()  # revisions from this process
+        self._announced = False  # a distributed run: rank 0 has pending revisions
+        self._saved_at: float | None = time.monotonic()  # the last save (None: no rewinding)
+        self.pruner = parts.pruner
         self.status = "starting"
         self.error: str | None = None
         self.tick = 0
@@ -174,6 +192,64 @@ class _Trainer:
                 self._stop = True
             self._cond.notify_all()
 
+    def request_revision(self, spec_text: str, from_tick: int | None, source: str) -> None:
+        """Queue a revision (any thread); the training thread records and checks it at the next
+        tick boundary, paused or not."""
+        self._requests.append((spec_text, from_tick, source))
+        with self._cond:
+            self._cond.notify_all()
+
+    def _take_revisions(self) -> None:
+        """Check and apply the revisions sent since the last tick boundary: those queued here
+        and those in the store's table (another process's ``engine steer``). Rank 0 reads the
+        table; under torchrun it broadcasts them, in a tick whose all-reduce said there are
+        some, so every rank applies the same ones at the same tick."""
+        while self._requests:
+            self.store.add_revision(*self._requests.popleft())
+        if not self.world.distributed:
+            pending = self.store.pending_revisions()
+        elif self._announced:
+            self._announced = False
+            rows = self.store.pending_revisions() if self.world.is_main else None
+            pending = broadcast_object(rows, self.world)
+        else:
+            return
+        for rev in pending:
+            self._revise(rev)
+
+    def _revise(self, rev: Revision) -> None:
+        try:
+            change = self.plan.check(rev.spec, rev.from_tick, self.tick)
+        except Refused as exc:
+            self.store.settle_revision(rev.id, "refused", None, str(exc))
+            self._log("warning", f"revision refused: {exc}")
+            self.pump.post(Event(self.tick, "revision_refused", {"id": rev.id, "reason": str(exc)}))
+            return
+        self._install(change)
+        self.store.settle_revision(rev.id, "applied", change.at, change.what)
+        rev = dataclasses.replace(rev, state="applied", tick=change.at, number=self.plan.applied)
+        self._event(change.at, "revision", detail_json(rev, change.what))
+        self._log("info", f"rev {rev.number} applies from tick {change.at}: {change.what}")
+
+    def _install(self, change: Accepted) -> None:
+        self.plan.install(change)
+        self.timeline, self.steering = change.timeline, change.steering
+        self.kept_ticks |= kept_ticks(change.timeline)
+        self.store.set_meta(steps=change.timeline.steps)
+
+    def _replay_revisions(self) -> list[tuple[int, dict]]:
+        """A resumed run: apply the revisions it took before, each from its recorded tick, so
+        it trains what the run left alone would have. Those at or after the resumed tick get
+        their events back (the resume truncates the events from there)."""
+        events = []
+        for rev in RunRecord(self.run_dir).revisions():
+            if rev.state == "applied":
+                change = self.plan.replay(rev)
+                self._install(change)
+                if rev.tick >= self.tick:
+                    events.append((rev.tick, detail_json(rev, change.what)))
+        return events
+
     def _wait_if_paused(self) -> bool:
         """Block while paused; False when the run should stop. (A distributed run cannot pause,
         and its ranks agree on stopping after a tick instead: see ``reduce_tick``.)"""
@@ -183,7 +259,8 @@ class _Trainer:
             if self._paused and not self._stop and not self._steps_allowed:
                 self._set_status("paused")
                 while self._paused and not self._stop and not self._steps_allowed:
-                    self._cond.wait()
+                    self._cond.wait(REVISION_POLL_SECONDS)  # a paused run takes revisions too
+                    self._take_revisions()
                 if not self._stop:
                     self._set_status("running")
             if self._steps_allowed:
@@ -196,6 +273,8 @@ class _Trainer:
         if ckpts:
             state = load_checkpoint(ckpts[-1], map_location=self.device)
             self.tick = state["tick"]
+        revised = self._replay_revisions()
+        if ckpts:
             if self.tick > 0:  # the timeline must still describe the past that was trained
                 expected = self.steering.expected_snapshot(self.tick - 1)
                 diff = diff_snapshots(state["steering"], expected)
@@ -207,11 +286,14 @@ class _Trainer:
                     )
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            self.pruner.load_state_dict(state.get("pruning"), self.tick)
             restore_rng(state, self.batches)
         self.store.truncate_from(self.tick)
         self.store.event(
             self.tick, "resume", {"from_tick": self.tick, "world_size": self.world.size}
         )
+        for tick, detail in revised:
+            self.store.event(tick, "revision", detail)
         self.store.set_meta(
             world_size=self.world.size, global_batch=self.spec.train.batch_size * self.world.size
         )
@@ -219,13 +301,13 @@ class _Trainer:
     def _set_status(self, status: str, detail: str = "") -> None:
         self.status = status
         self.store.set_status(status, self.tick, detail)
-        self.pump.post(Status(status, self.tick, self.spec.train.steps, detail))
+        self.pump.post(Status(status, self.tick, self.timeline.steps, detail))
 
     def _end(self, status: str, detail: str) -> None:
         """The last status, when something already failed: said to the sink in any case and
         stored when the store still can be written."""
         self.status = status
-        self.pump.post(Status(status, self.tick, self.spec.train.steps, detail))
+        self.pump.post(Status(status, self.tick, self.timeline.steps, detail))
         try:
             self.store.set_status(status, self.tick, detail)
         except (StoreError, sqlite3.Error, OSError):
@@ -259,16 +341,35 @@ class _Trainer:
         if not self.world.is_main:
             return
         self.store.flush()  # metrics on disk are never behind a checkpoint
-        path = save_checkpoint(
-            self.run_dir,
+        path = self._save(self.run_dir)
+        self._event(max(self.tick - 1, 0), "checkpoint", {"path": path.name, "tick": self.tick})
+        prune_checkpoints(self.run_dir, self.spec.train.keep_checkpoints, self.kept_ticks)
+
+    def _rewind_point(self) -> None:
+        """A light save for branching (``engine.rewind``): no event, no metrics flush. One
+        that cannot be written (a full disk) stops them, with a warning: the run goes on."""
+        if not self.world.is_main or self._saved_at is None:
+            return
+        try:
+            (rewind_root(self.run_dir) / "checkpoints").mkdir(parents=True, exist_ok=True)
+            self._save(rewind_root(self.run_dir))
+            thin_rewind_points(self.run_dir)
+        except (StoreError, OSError) as exc:
+            self._saved_at = None
+            self._log("warning", f"no more rewind points (branches replay from checkpoints): {exc}")
+
+    def _save(self, root: Path) -> Path:
+        if self._saved_at is not None:
+            self._saved_at = time.monotonic()
+        return save_checkpoint(
+            root,
             self.tick,
             self.model,
             self.optimizer,
             self.batches,
             self.steering.snapshot(),
+            self.pruner.state_dict(),
         )
-        self._event(max(self.tick - 1, 0), "checkpoint", {"path": path.name, "tick": self.tick})
-        prune_checkpoints(self.run_dir, self.spec.train.keep_checkpoints, self.kept_ticks)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -325,15 +426,18 @@ class _Trainer:
         clip = self.spec.train.grad_clip or math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.optimizer.step()
+        pruned = self.pruner.after_step(t)  # masks reapplied; sparsity/<group> at its steps
         self.optimizer.zero_grad(set_to_none=True)
         # the one host sync per tick; NaN detection needs it anyway
-        loss_value, stop = reduce_tick(loss, self._stop, w)
+        announce = w.distributed and w.is_main and self.store.has_pending_revisions()
+        loss_value, stop, self._announced = reduce_tick(loss, self._stop, w, announce)
         elapsed = time.perf_counter() - start
         values = {
             "train/loss": loss_value,
             "lr": lr,
             "grad_norm": grad_norm.item(),
             "tokens_per_s": self.tokens_per_tick / elapsed,
+            **pruned,
         }
         # a norm's strength whenever it changes: the record holds every strength trained with
         strengths = self.timeline.strength_changes(t)
@@ -351,19 +455,21 @@ class _Trainer:
 
     def _run(self) -> None:
         _lower_priority(_niceness)  # before torch starts OpenMP threads from this one
-        t_cfg = self.spec.train
-        steps = t_cfg.steps
         first = self.tick
         try:
             self._set_status("running")
             self.model.train()
-            while self.tick < steps:
+            while self.tick < self.timeline.steps:  # steps a revision may change
                 if not self._wait_if_paused():
                     if self.tick > first:  # else the last checkpoint already holds this state
                         self._checkpoint()
                     self._set_status("stopped")
                     return
+                self._take_revisions()
                 t = self.tick
+                self.spec = self.plan.spec_at(t)  # eval and checkpoint cadence, grad clip
+                self.stats.every = self.spec.train.stats_every if self.world.is_main else 0
+                t_cfg = self.spec.train
                 for edge in self.steering.begin_tick(t):
                     if edge.kind != "mark":  # marks apply after the step
                         self._event(t, edge.kind, {"label": edge.label, **edge.detail})
@@ -374,7 +480,7 @@ class _Trainer:
                 marks = {m.detail["action"] for m in self.timeline.marks_at(t)}
                 for mark in self.timeline.marks_at(t):
                     self._event(t, "mark", {"label": mark.label, **mark.detail})
-                last = self.tick == steps
+                last = self.tick == self.timeline.steps
                 due_eval = last or "eval" in marks or _due(self.tick, t_cfg.eval_every)
                 if due_eval and self.world.is_main:  # other ranks wait at the next all-reduce
                     scores = self.evaluate()
@@ -387,6 +493,8 @@ class _Trainer:
                     self._checkpoint()
                     self._set_status("stopped")
                     return
+                elif self._saved_at and time.monotonic() - self._saved_at >= REWIND_SECONDS:
+                    self._rewind_point()
             self._set_status("finished")
         except (StoreError, ConfigError) as exc:  # one line says it all: no traceback
             self.error = str(exc)
@@ -456,7 +564,7 @@ def start_run(
 
         run_dir = new_run_dir(runs_dir, spec.name, prepare)
     # rank 0 names the folder; every rank of a distributed run learns it
-    run_dir = Path(broadcast_text(str(run_dir) if world.is_main else None, world))
+    run_dir = Path(broadcast_object(str(run_dir) if world.is_main else None, world))
     return _launch(trainer, run_dir, sink, False, lock, paused)
 
 

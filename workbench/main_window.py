@@ -45,6 +45,7 @@ from workbench.training.progress import RunProgress
 from workbench.training.sample_panel import SamplePanel
 from workbench.training.session import RunSession
 from workbench.training.status_bar import RunStatusBar
+from workbench.training.steer import Steerer
 from workbench.workers import TaskRunner
 
 DEFAULT_SIZE = (1280, 800)
@@ -151,7 +152,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.runs.run_tree, "Run tree")  # the runs' lineage on the tick axis
         self.runs.treeRequested.connect(lambda: self.tabs.setCurrentWidget(self.runs.run_tree))
         self.runs.set_presets_dir(self.presets_dir)
-        # Timeline editor: edits the Config panel's spec; locked, with a tick cursor, during a run.
+        # Timeline editor: edits the Config panel's spec; during the window's run, with a "now"
+        # line, its edits steer the run's future (``Steerer``).
         # A tab of the bottom group, raised: a strip of its own would push the window's minimum
         # height past 600 px (the layout test's 560, a small screen)
         self.timeline_editor = TimelineEditor()
@@ -160,8 +162,11 @@ class MainWindow(QMainWindow):
         self.timeline_dock.raise_()
         self.timeline_link = ConfigLink(self.timeline_editor, self.config)
         self.session.stateChanged.connect(
-            lambda _: self.timeline_editor.set_locked(self.session.active)
+            lambda _: self.timeline_editor.set_live(self.session.active)
         )
+        self.steerer = Steerer(self.session, self.timeline_editor, self)
+        self.steerer.said.connect(lambda _level, text: self.status.showMessage(text))
+        self.steerer.applied.connect(lambda _: self.focus_view.show_plan())
         self.session.messages.connect(self.timeline_editor.follow_run)
         self.session.ended.connect(lambda _: self.timeline_editor.show_tick(None))
         # Activations: a centre tab following the session's run; the plots' event overlay

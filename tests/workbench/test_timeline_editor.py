@@ -360,20 +360,20 @@ def test_editor_curve_equals_the_lr_the_engine_logged(tmp_path, qtbot):
     assert np.array_equal(drawn[ticks], logged)
 
 
-def test_cursor_follows_a_run_and_edits_wait_for_it(make_main_window, tmp_path, qtbot):
+def test_cursor_follows_a_run_and_the_past_is_shaded(make_main_window, tmp_path, qtbot):
     from tests.workbench.helpers import RUN_TIMEOUT_MS, button
     from tests.workbench.helpers import click as click_button
 
     window = make_main_window()
     window.files.load(write_spec(tmp_path))
     editor = window.timeline_editor
-    cursor = editor.cursors[0]
+    cursor, past = editor.cursors[0], editor.pasts[0]
     with qtbot.waitSignal(window.session.ended, timeout=RUN_TIMEOUT_MS):
         click_button(qtbot, button(window, "runButton"))
         qtbot.waitUntil(lambda: cursor.isVisible() and cursor.value() > 0, timeout=RUN_TIMEOUT_MS)
-        assert not editor.editable
-        assert not editor.commit(to_timeline(spec_of(window)), "x")  # refused while running
-    assert not cursor.isVisible() and editor.editable
+        assert editor.live and editor.editable  # edits steer the run (tests/workbench/test_steer)
+        assert past.isVisible() and past.getRegion()[1] == cursor.value() + 0.5
+    assert not cursor.isVisible() and not past.isVisible() and not editor.live
 
 
 def to_timeline(spec):

@@ -28,11 +28,13 @@ MAX_LABELS = 3  # per line; more become "+N"
 STYLES = {
     "diverged": ("#e5484d", Qt.PenStyle.SolidLine),
     "resume": ("#1eb8d4", Qt.PenStyle.SolidLine),
+    "revision": ("#ff8c1a", Qt.PenStyle.DashDotLine),  # the timeline steered from here on
     "phase": ("#2fb67c", Qt.PenStyle.SolidLine),
     "norm": ("#b36bff", Qt.PenStyle.DashLine),
     "mark": ("#e0a800", Qt.PenStyle.DashLine),
     "checkpoint": ("#8a8f98", Qt.PenStyle.DotLine),
 }
+UNDRAWN = ("revision_refused",)  # said in the log: nothing happened at a tick
 SHORT = {"checkpoint": "ckpt", "resume": "resume", "diverged": "diverged"}
 LABEL_DROP_PX = 20  # event labels start below the phase names
 ROW_PX = 14  # a compared run's labels sit this much lower than the previous run's
@@ -97,12 +99,16 @@ class RunEvents:
                 events.add(e.tick, "norm", {"label": f"LN {e.detail['action']}"})
             elif e.kind == "mark" and e.detail.get("action") == "note":
                 events.add(e.tick, "mark", {"label": e.label})
+        for n, tick in enumerate(tl.revision_ticks(), start=1):
+            events.add(tick, "revision", {"label": f"rev {n}"})
         if max_lines:
             for tick in sorted(events._lines)[max_lines:]:
                 del events._lines[tick]
         return events
 
     def add(self, tick: int, kind: str, detail: dict) -> None:
+        if kind in UNDRAWN:
+            return
         if kind == "phase":
             self._phases.append((tick, detail.get("phase") or detail.get("label", "")))
         line = self._lines.setdefault(tick, EventLine(tick))

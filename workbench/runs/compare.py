@@ -87,7 +87,8 @@ class Shown:
         meta = run.record.meta
         spec = run.record.spec  # read once: a run's spec never changes
         per_tick = meta.get("tokens_per_tick")  # the whole world's, as the run measured it
-        timeline = engine.plan_of_run(spec, meta)  # the editor's and the trainer's compile
+        # the editor's and the trainer's compile, with the run's revisions from their ticks
+        timeline = engine.plan_of_run(spec, meta, run.record.revisions())
         if per_tick is None and timeline is not None:
             per_tick = timeline.units.tokens_per_tick
         events = RunEvents.from_timeline(timeline, MAX_EDGES) if timeline is not None else None

@@ -191,5 +191,18 @@ def spec_diff(
     None), to show where each event fell."""
     datas = [to_dict(spec) for spec in specs]
     timelines = timelines or [None] * len(specs)
-    rows = _field_rows(datas) + _timeline_rows(datas, timelines)
+    rows = _field_rows(datas) + _timeline_rows(datas, timelines) + _revision_rows(timelines)
     return rows if all_fields else [r for r in rows if r.kind != "same"]
+
+
+def _revision_rows(timelines: list) -> list[DiffRow]:
+    """One row per revision number: the tick each steered run's revision applied from (its
+    compiled plan holds them: ``CompiledTimeline.revision_ticks``)."""
+    ticks = [tl.revision_ticks() if tl is not None else [] for tl in timelines]
+    rows = []
+    for n in range(max((len(t) for t in ticks), default=0)):
+        values = tuple(f"from tick {t[n]}" if n < len(t) else ABSENT for t in ticks)
+        same = len(set(values)) == 1
+        kind = "same" if same else ("added" if values[0] == ABSENT else "changed")
+        rows.append(DiffRow(f"revision {n + 1}", values, kind))
+    return rows

@@ -36,6 +36,7 @@ from workbench.timeline.toolbar import EditorToolbar
 from workbench.timeline.units import AxisUnit, UnitAxis
 
 CURSOR_COLOR = "#ff4d4f"
+PAST_BRUSH = (128, 128, 128, 46)  # the ticks a live run has trained: locked
 PROPERTIES_WIDTH = 250
 KIND_TITLES = {
     "phases": "Phase",
@@ -68,6 +69,7 @@ class TimelineEditor(QWidget):
         self.colors = Colors()
         self.shape = "cosine"
         self._locked = False
+        self._live = False  # a run trains this spec: edits steer its future (see set_live)
         self._form_error: engine.ConfigError | None = None
         self._steps = None
         self._cursor_tick: int | None = None
@@ -110,6 +112,7 @@ class TimelineEditor(QWidget):
             self.mark_lane,
         ]
         self.cursors = []
+        self.pasts = []  # one shaded region per lane over the ticks a live run has trained
         for row, lane in enumerate(self.lanes):
             self.view.addItem(lane.plot, row=row, col=0)
             if lane is not self.mark_lane:
@@ -121,6 +124,12 @@ class TimelineEditor(QWidget):
             cursor.hide()
             lane.plot.addItem(cursor, ignoreBounds=True)
             self.cursors.append(cursor)
+            past = pg.LinearRegionItem((0, 0), movable=False, brush=PAST_BRUSH, pen=pg.mkPen(None))
+            past.setZValue(-20)  # under the items: they stay draggable where they are future
+            past.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+            past.hide()
+            lane.plot.addItem(past, ignoreBounds=True)
+            self.pasts.append(past)
         self.view.scene().sigMouseMoved.connect(self._hover)
         self.delete_action = QAction("Delete", self, triggered=lambda: self.delete(self.selection))
         self.delete_action.setShortcuts(
@@ -222,6 +231,22 @@ class TimelineEditor(QWidget):
         self._locked = locked
         self._sync_enabled()
 
+    def set_live(self, live: bool) -> None:
+        """A run trains this spec (True) or no longer does. While it trains, edits stay
+        possible: they steer its future (the window sends them as revisions, from the run's next
+        tick on), and the ticks it has trained are shaded up to the "now" line."""
+        self._live = live
+        self._locked = False
+        self._sync_enabled()
+        if not live:
+            for past in self.pasts:
+                past.hide()
+        self._show_state()
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
     def set_form_error(self, error: engine.ConfigError | None) -> None:
         """The Config form has an error outside the timeline: no edits until it is fixed."""
         self._form_error = error
@@ -295,6 +320,9 @@ class TimelineEditor(QWidget):
             self._say(f"Fix the Config form first: {self._form_error}", error=True)
         elif error is not None:
             self._say(f"{error}  (Run stays disabled until this is fixed)", error=True)
+        elif self._live and not self.status.refusal:
+            done = "" if self._cursor_tick is None else f" (ticks 0-{self._cursor_tick} trained)"
+            self._say(f"Steering the run: an edit applies from its next tick{done}", error=False)
         elif not self.status.refusal:
             lr = self.doc.timeline.lr
             self._say(f"{len(lr)} LR segments · undo Ctrl+Z, redo Ctrl+Shift+Z", error=False)
@@ -429,10 +457,14 @@ class TimelineEditor(QWidget):
         if tick is None:
             self._follow.cancel()
         self._cursor_tick = tick
-        for cursor in self.cursors:
+        for cursor, past in zip(self.cursors, self.pasts):
             cursor.setVisible(tick is not None)
+            past.setVisible(tick is not None and self._live)
             if tick is not None:
                 cursor.setPos(tick)
+                past.setRegion((-0.5, tick + 0.5))
+        if self._live and tick is not None and not self.status.refusal:
+            self._show_state()
 
     def follow_run(self, batch: list) -> None:
         """Move the cursor to the latest tick in a frame of engine messages: at once, then at

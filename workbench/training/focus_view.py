@@ -112,10 +112,11 @@ class FocusView(QObject):
         w, focus = self.window, self.window.focus
         if focus.is_run:
             try:
-                meta = engine.open_run(focus.run_dir).meta
+                record = engine.open_run(focus.run_dir)
+                meta, revisions = record.meta, record.revisions()
             except (OSError, sqlite3.Error):
-                meta = {}
-            tl = engine.plan_of_run(focus.spec, meta) if focus.spec is not None else None
+                meta, revisions = {}, []
+            tl = engine.plan_of_run(focus.spec, meta, revisions) if focus.spec else None
         else:
             tl = w.timeline_editor.doc.compiled
         w.plots.set_planned_lr(tl.lr_curve() if tl is not None else None)

@@ -1,0 +1,290 @@
+"""Steering a running run: revisions of its timeline from a tick on, sent from the same process
+(the window's path), from ``python -m engine steer`` in another one, and under torchrun; a
+resumed run replays them. Every run is on the CPU with one torch thread, so the comparisons are
+to the last digit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import dump_spec, open_run, replace, spec_from_yaml, start_run, steer_run
+from engine.cli import main as cli
+from engine.runs import run_dirs
+from engine.specs import save_spec
+from engine.trainer import resume_run
+from tests.engine.helpers import tiny_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = {"checkpoint_every": 50, "eval_every": 100, "stats_every": 0, "lr": 1e-3}
+
+
+def _steered(spec, runs, revisions, at_tick=0):
+    """Run ``spec`` in this process, sending ``revisions`` ([(spec, from_tick)]) while paused
+    at ``at_tick``; the finished handle."""
+    handle = start_run(spec, runs, paused=True)
+    for _ in range(at_tick):
+        handle.step()
+    deadline = time.monotonic() + 60
+    while handle.tick < at_tick:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    for rev, frm in revisions:
+        handle.steer(dump_spec(rev), frm)
+    _wait_settled(handle.run_dir, len(revisions))
+    handle.resume()
+    assert handle.join(120) and handle.status == "finished", handle.error
+    return handle
+
+
+def _wait_settled(run_dir, n):
+    deadline = time.monotonic() + 30
+    while True:
+        revs = open_run(run_dir).revisions()
+        if len(revs) == n and all(r.state != "pending" for r in revs):
+            return revs
+        assert time.monotonic() < deadline, revs
+        time.sleep(0.02)
+
+
+def _series(run_dir, metric="train/loss"):
+    ticks, values = open_run(run_dir).scalars(metric)
+    return dict(zip(ticks.tolist(), values.tolist()))
+
+
+def test_an_lr_edit_applies_from_its_tick_and_the_past_stays(tmp_path):
+    spec = tiny_spec(train={"steps": 60, **FAST})
+    new = replace(spec, {"train.lr": 3e-4, "train.weight_decay": 0.0})
+    handle = _steered(spec, tmp_path, [(new, 40)], at_tick=20)  # sent at 20, applies from 40
+    lr = _series(handle.run_dir, "lr")
+    assert all(lr[t] == 1e-3 for t in range(40)) and all(lr[t] == 3e-4 for t in range(40, 60))
+    decay = [g["weight_decay"] for g in handle._trainer.optimizer.param_groups]
+    assert decay == [0.0, 0.0]  # the revision's weight decay rules from 40 on
+    (rev,) = open_run(handle.run_dir).revisions()
+    assert (rev.state, rev.tick, rev.number, rev.source) == ("applied", 40, 1, "window")
+    assert rev.detail == "train.lr, train.weight_decay"
+    events = [e for e in open_run(handle.run_dir).events() if e.kind == "revision"]
+    assert [(e.tick, e.detail["label"]) for e in events] == [
+        (40, "rev 1: train.lr, train.weight_decay")
+    ]
+    assert open_run(handle.run_dir).spec == spec  # spec.yaml stays the spec it started with
+    # the same run, left alone until 40, trained the same losses there
+    plain = start_run(spec, tmp_path / "plain")
+    assert plain.join(120)
+    mine, theirs = _series(handle.run_dir), _series(plain.run_dir)
+    assert all(mine[t] == theirs[t] for t in range(41))  # tick 40's loss is before its step
+    assert mine[45] != theirs[45]
+
+
+def test_a_refused_edit_changes_nothing(tmp_path):
+    spec = tiny_spec(train={"steps": 40, **FAST})
+    bad = [
+        (replace(spec, {"train.lr": 5e-4}), 10),  # the past: the run is at 20
+        (replace(spec, {"model.d_model": 64}), None),  # the model's shape
+        (replace(spec, {"train.batch_size": 8}), None),  # the data stream
+        (replace(spec, {"timeline.phases": [{"name": "a"}, {"name": "b", "start": 5}]}), 25),
+        (replace(spec, {"train.lr": 5e-4, "train.steps": 22}), 25),  # ends before its tick
+    ]
+    handle = _steered(spec, tmp_path, bad, at_tick=20)
+    revs = open_run(handle.run_dir).revisions()
+    assert [r.state for r in revs] == ["refused"] * 5
+    reasons = [r.detail for r in revs]
+    assert "tick 10 is already trained (the run is at tick 20)" in reasons[0]
+    assert reasons[1].startswith("model.d_model cannot change during a run")
+    assert reasons[2].startswith("train.batch_size cannot change during a run")
+    assert "would start at tick 5, in the past" in reasons[3]
+    assert "ends the run before tick 25" in reasons[4]
+    assert all("\n" not in r for r in reasons)  # one line each
+    plain = start_run(spec, tmp_path / "plain")
+    assert plain.join(120)
+    assert _series(handle.run_dir) == _series(plain.run_dir)
+    assert not [e for e in open_run(handle.run_dir).events() if e.kind == "revision"]
+
+
+def test_a_later_revision_replaces_an_earlier_one_from_its_own_tick(tmp_path):
+    spec = tiny_spec(train={"steps": 50, **FAST})
+    first = replace(spec, {"train.lr": 3e-4})
+    second = replace(spec, {"train.lr": 2e-4})
+    handle = _steered(spec, tmp_path, [(first, 40), (second, 30)], at_tick=10)
+    lr = _series(handle.run_dir, "lr")
+    assert [lr[29], lr[30], lr[45]] == [1e-3, 2e-4, 2e-4]
+    assert [r.number for r in open_run(handle.run_dir).revisions()] == [1, 2]
+
+
+def test_a_revision_adds_a_layernorm_removal_to_the_future(tmp_path):
+    spec = tiny_spec(train={"steps": 40, **FAST})
+    ramp = {"at": 10, "action": "ramp", "to": 0.0, "over": 5}  # written before the tick
+    new = replace(spec, {"timeline.layernorm": [ramp]})
+    handle = _steered(spec, tmp_path, [(new, 25)], at_tick=20)
+    strength = _series(handle.run_dir, "ln_strength/final")
+    # new's strength is 0 by tick 25: from there it applies, the past stays at 1
+    assert strength == {25: 0.0}
+    events = [e for e in open_run(handle.run_dir).events() if e.kind == "norm"]
+    assert [(e.tick, e.detail["action"]) for e in events] == [(25, "calibrate")]
+
+
+def _wait_tick(run_dir, tick, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended first"
+        ticks, _ = open_run(run_dir).scalars("train/loss")
+        if len(ticks) and ticks[-1] >= tick:
+            return int(ticks[-1])
+        time.sleep(0.01)
+    raise AssertionError(f"tick {tick} never came")
+
+
+def _run_dir(runs, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        found = run_dirs(runs)
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    raise AssertionError("no run folder appeared")
+
+
+def test_steer_cli_against_a_cli_run_then_kill_9_and_resume_replays_it(tmp_path, capsys):
+    spec = tiny_spec(train={"steps": 20_000, **FAST})
+    path = tmp_path / "spec.yaml"
+    save_spec(spec, path)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", path, "--runs-dir", runs],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        run_dir = _run_dir(runs, proc)
+        seen = _wait_tick(run_dir, 20, proc)
+        # a refused edit: exit 2, one line, and the run goes on as before
+        save_spec(replace(spec, {"train.lr": 5e-4}), tmp_path / "past.yaml")
+        assert cli(["steer", str(run_dir), str(tmp_path / "past.yaml"), "--from", "1"]) == 2
+        said = capsys.readouterr().err.strip()
+        assert said.startswith("refused: tick 1 is already trained") and "\n" not in said
+        seen = _wait_tick(run_dir, seen, proc)
+        os.kill(proc.pid, signal.SIGSTOP)  # holds still while the steering CLI starts
+        # the store lags the trainer by up to half a second of ticks: the revision applies at
+        # the tick the run is really at, well before this new end
+        new = replace(spec, {"train.lr": 3e-4, "train.steps": seen + 1500})
+        save_spec(new, tmp_path / "new.yaml")
+        steer = subprocess.Popen(
+            [sys.executable, "-m", "engine", "steer", run_dir, tmp_path / "new.yaml"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len(open_run(run_dir).revisions()) < 2:
+            assert time.monotonic() < deadline and steer.poll() is None, steer.stderr
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGCONT)
+        out, err = steer.communicate(timeout=60)
+        assert steer.returncode == 0, err
+        at = open_run(run_dir).revisions()[-1].tick
+        assert seen < at < seen + 1500
+        assert out.strip() == f"rev 1 applies from tick {at}: train.steps, train.lr"
+        _wait_tick(run_dir, at + 60, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+            proc.wait(30)
+    assert open_run(run_dir).status == "interrupted"
+    assert [r.state for r in open_run(run_dir).revisions()] == ["refused", "applied"]
+    assert cli(["steer", str(run_dir), str(tmp_path / "new.yaml")]) == 2  # not running
+    assert "interrupted: only a running run can be steered" in capsys.readouterr().err
+    resumed = resume_run(run_dir)
+    assert resumed.join(120) and resumed.status == "finished", resumed.error
+    assert open_run(run_dir).meta["steps"] == seen + 1500
+    alone = _steered(spec, tmp_path / "alone", [(new, at)])
+    mine, theirs = _series(run_dir), _series(alone.run_dir)
+    assert len(mine) == seen + 1500 and mine == theirs  # to the last digit
+    lr = _series(run_dir, "lr")
+    assert lr[at - 1] == 1e-3 and lr[at] == 3e-4
+
+
+def test_steer_run_is_refused_for_a_run_that_is_not_running(tmp_path):
+    spec = tiny_spec(train={"steps": 5, **FAST})
+    handle = start_run(spec, tmp_path)
+    assert handle.join(60)
+    with pytest.raises(RuntimeError, match="finished: only a running run can be steered"):
+        steer_run(handle.run_dir, spec)
+    assert open_run(handle.run_dir).revisions() == []
+
+
+def test_a_torchrun_job_takes_the_revision_on_every_rank(tmp_path):
+    from tests.engine.test_distributed import TORCHRUN
+
+    spec = tiny_spec(train={"steps": 20_000, **FAST})
+    path = tmp_path / "spec.yaml"
+    save_spec(spec, path)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [*TORCHRUN, "-m", "engine", "run", path, "--runs-dir", runs],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        run_dir = _run_dir(runs, proc)
+        at = _wait_tick(run_dir, 10, proc) + 200
+        new = replace(spec, {"train.lr": 3e-4, "train.steps": at + 40})
+        rev = steer_run(run_dir, new, at, timeout=120)  # rank 0 reads it, then broadcasts
+        assert (rev.state, rev.tick) == ("applied", at), rev.detail
+        assert proc.wait(300) == 0, proc.stderr.read()[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    # had rank 1 kept the old LR, the logged loss (the mean over ranks) would leave the
+    # single process's from tick at + 1 on
+    single = replace(spec, {"train.batch_size": 8})
+    alone = _steered(single, tmp_path / "alone", [(replace(new, {"train.batch_size": 8}), at)])
+    a, b = _series(run_dir), _series(alone.run_dir)
+    assert sorted(a) == list(range(at + 40))
+    assert max(abs(a[t] - b[t]) / b[t] for t in a) < 1e-5  # same batches, reduction order aside
+
+
+def test_export_lists_the_revisions(tmp_path, capsys):
+    import csv
+    import io
+
+    spec = tiny_spec(train={"steps": 30, **FAST})
+    new = replace(spec, {"train.lr": 3e-4})
+    handle = _steered(spec, tmp_path, [(new, 20), (replace(spec, {"seed": 1}), None)], at_tick=10)
+    assert cli(["export", str(handle.run_dir), "--format", "revisions"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["rev"], r["state"], r["tick"], r["detail"][:4]) for r in rows] == [
+        ("1", "applied", "20", "trai"),
+        ("", "refused", "", "seed"),
+    ]
+    assert spec_from_yaml(rows[0]["spec"]) == new
+
+
+def test_a_branch_of_a_steered_run_replays_its_revisions(tmp_path):
+    from engine import branch_run
+
+    spec = tiny_spec(train={"steps": 60, **FAST, "checkpoint_every": 20})
+    new = replace(spec, {"train.lr": 3e-4})
+    parent = _steered(spec, tmp_path / "p", [(new, 15)], at_tick=5).run_dir
+    # from the checkpoint at 20 (after the revision) and from the start (before it)
+    for at in (35, 10):
+        child = branch_run(parent, at, name=f"b{at}", runs_dir=tmp_path / "b")
+        assert child.join(120) and child.status == "finished", child.error
+        mine, theirs = _series(child.run_dir), _series(parent)
+        assert sorted(mine) == list(range(at, 60)) and all(mine[t] == theirs[t] for t in mine)
+    # an edited branch of it: its own spec from its tick on
+    edited = branch_run(parent, 35, replace(new, {"train.lr": 1e-4}), runs_dir=tmp_path / "e")
+    assert edited.join(120) and edited.status == "finished", edited.error
+    lr = _series(edited.run_dir, "lr")
+    assert lr[35] == 1e-4 and lr[59] == 1e-4
