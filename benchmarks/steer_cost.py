@@ -12,8 +12,11 @@ constant ``train.lr`` (so any ``--steps`` is valid), and torch trains on one thr
 Throughput counts the ticks between the first and the last training tick by their wall-clock
 stamps (the stamp follows each tick's step and its store rows, and the poll sits between two
 ticks), so set-up is left out and the poll is in. On a shared 2-core machine a wall-clock ratio
-resolves about 1%; the poll's own cost, timed many times against a store like a running run's,
-divided by a tick, says what the ratio cannot.
+resolves only a few percent, so one more run per spec times each poll where it runs (on the
+training thread, ``perf_counter`` around the call) and sums the polls' share of the run's
+ticks; and the poll alone is timed many times against a store like a running run's.
+And one more run per spec switches the poll on and off every few ticks, so the two arms share
+the load tick by tick. ``--rounds 0`` skips the alternating runs.
 
     .venv/bin/python benchmarks/steer_cost.py [--rounds 6] [--baby-steps 200]
         [--tiny-steps 2000] [--polls 20000]
@@ -66,9 +69,10 @@ def no_channel():
         RunWriter.has_pending_revisions, RunWriter.pending_revisions = saved
 
 
-def timed_run(spec, runs_dir: Path) -> tuple[float, float, float]:
+def timed_run(spec, runs_dir: Path) -> tuple[float, float, float, float]:
     """Train ``spec``; (tokens/s between its first and last tick, median tick in ms, tokens
-    per second of this process's CPU time over the whole run, set-up included)."""
+    per second of this process's CPU time over the whole run, set-up included, seconds from
+    the first tick to the last)."""
     walls: dict[int, float] = {}
     cpu = time.process_time()
 
@@ -87,6 +91,7 @@ def timed_run(spec, runs_dir: Path) -> tuple[float, float, float]:
         (len(stamps) - 1) * tokens / (stamps[-1] - stamps[0]),
         1e3 * np.median(np.diff(stamps)),
         len(stamps) * tokens / cpu,
+        stamps[-1] - stamps[0],
     )
 
 
@@ -114,10 +119,73 @@ def poll_cost(spec, runs_dir: Path, polls: int, settled: int = 20) -> dict[str, 
     return out
 
 
+def in_run_polls(spec, runs_dir: Path) -> dict[str, float]:
+    """One run of ``spec`` with the trainer's poll (``pending_revisions``) timed where it runs,
+    on the training thread: microseconds per poll (median, mean, max) and the share of the run's
+    ticks the polls took."""
+    plain, spent = RunWriter.pending_revisions, []
+
+    def timed(self):
+        start = time.perf_counter()
+        out = plain(self)
+        spent.append(time.perf_counter() - start)
+        return out
+
+    RunWriter.pending_revisions = timed
+    try:
+        span = timed_run(spec, runs_dir)[3]
+    finally:
+        RunWriter.pending_revisions = plain
+    us = 1e6 * np.array(spent)
+    return {
+        "median": float(np.median(us)),
+        "mean": float(us.mean()),
+        "max": float(us.max()),
+        "share": float(np.sum(spent) / span),
+    }
+
+
+def interleaved(spec, runs_dir: Path, block: int) -> dict[str, float]:
+    """One run of ``spec`` whose poll is switched on and off every ``block`` ticks (the
+    "none" blocks return [] at once), so both arms share the machine's load tick by tick:
+    (mean tick with / mean tick without, the same for medians, in ms)."""
+    plain, arm_of = RunWriter.pending_revisions, []
+
+    def switched(self):
+        on = (len(arm_of) // block) % 2 == 0
+        arm_of.append(on)
+        return plain(self) if on else []
+
+    walls: dict[int, float] = {}
+
+    def sink(batch):
+        for msg in batch:
+            if isinstance(msg, Scalars) and "train/loss" in msg.values:
+                walls[msg.tick] = msg.wall
+
+    RunWriter.pending_revisions = switched
+    try:
+        handle = start_run(spec, runs_dir, sink)
+        assert handle.join() and handle.status == "finished", handle.error
+    finally:
+        RunWriter.pending_revisions = plain
+    assert len(arm_of) == spec.train.steps == len(walls)
+    # the gap before tick k holds the poll before it (arm_of[k]) and tick k's step
+    gaps = np.diff([walls[t] for t in range(spec.train.steps)])
+    on = np.array(arm_of[1:])
+    out = {
+        "mean_with": 1e3 * gaps[on].mean(),
+        "mean_none": 1e3 * gaps[~on].mean(),
+        "median_with": 1e3 * np.median(gaps[on]),
+        "median_none": 1e3 * np.median(gaps[~on]),
+    }
+    return out
+
+
 def measure(name: str, spec, rounds: int, tmp: Path) -> dict:
     with no_channel():
         timed_run(replace(spec, {"train.steps": min(spec.train.steps, 50)}), tmp)  # warm-up
-    arms: dict[str, list[tuple[float, float, float]]] = {"with": [], "none": []}
+    arms: dict[str, list[tuple]] = {"with": [], "none": []}
     for i in range(rounds):
         for arm in ("with", "none") if i % 2 == 0 else ("none", "with"):
             with no_channel() if arm == "none" else contextlib.nullcontext():
@@ -127,6 +195,8 @@ def measure(name: str, spec, rounds: int, tmp: Path) -> dict:
     cpu_ratios = [w[2] / n[2] for w, n in zip(arms["with"], arms["none"])]
     return {
         "name": name,
+        "in_run": in_run_polls(spec, tmp),
+        "interleaved": interleaved(spec, tmp, 10 if spec.train.steps < 1000 else 50),
         "arms": arms,
         "ratios": ratios,
         "cpu_ratios": cpu_ratios,
@@ -165,30 +235,55 @@ def main() -> None:
         f"{platform.machine()}, {os.cpu_count()} cores; 1-min load average "
         f"{min(load):.1f} to {max(load):.1f}"
     )
-    print(
-        "| spec | ticks per run | tokens/s with the poll (median) | tokens/s without (median) "
-        "| ratio, median of rounds | ratio per round: min to max | mean ± sd | median tick (ms) "
-        "| one poll / one tick | CPU-time ratio, median (min to max) |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    poll_us = cost["pending_revisions"]
-    for r in rows:
-        w = statistics.median(a[0] for a in r["arms"]["with"])
-        n = statistics.median(a[0] for a in r["arms"]["none"])
-        tick = statistics.median(a[1] for a in r["arms"]["none"])
-        ratios, cpu = r["ratios"], r["cpu_ratios"]
+    if args.rounds >= 2:
         print(
-            f"| {r['name']} | {r['steps']} | {w:,.0f} | {n:,.0f} | {statistics.median(ratios):.4f} "
-            f"| {min(ratios):.4f} to {max(ratios):.4f} | {statistics.mean(ratios):.4f} ± "
-            f"{statistics.stdev(ratios):.4f} | {tick:.2f} | {poll_us / (1e3 * tick):.5f} "
-            f"| {statistics.median(cpu):.4f} ({min(cpu):.4f} to {max(cpu):.4f}) |"
+            "| spec | ticks per run | tokens/s with the poll (median) | tokens/s without "
+            "(median) | ratio, median of rounds | ratio per round: min to max | mean ± sd "
+            "| median tick (ms) | CPU-time ratio, median (min to max) |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            w = statistics.median(a[0] for a in r["arms"]["with"])
+            n = statistics.median(a[0] for a in r["arms"]["none"])
+            tick = statistics.median(a[1] for a in r["arms"]["none"])
+            ratios, cpu = r["ratios"], r["cpu_ratios"]
+            print(
+                f"| {r['name']} | {r['steps']} | {w:,.0f} | {n:,.0f} "
+                f"| {statistics.median(ratios):.4f} | {min(ratios):.4f} to {max(ratios):.4f} "
+                f"| {statistics.mean(ratios):.4f} ± {statistics.stdev(ratios):.4f} | {tick:.2f} "
+                f"| {statistics.median(cpu):.4f} ({min(cpu):.4f} to {max(cpu):.4f}) |"
+            )
+        print()
+    print(
+        "| spec | poll in the run, median / mean / max (µs) | polls' share of the run's ticks "
+        "| ratio it implies |"
+    )
+    print("|---|---|---|---|")
+    for r in rows:
+        q = r["in_run"]
+        print(
+            f"| {r['name']} | {q['median']:.1f} / {q['mean']:.1f} / {q['max']:.0f} "
+            f"| {q['share']:.5f} | {1 - q['share']:.4f} |"
         )
     print(
-        f"\none poll (min over 5 repeats of the mean of {args.polls}): has_pending_revisions "
-        f"{cost['has_pending_revisions']:.1f} µs, pending_revisions {poll_us:.1f} µs (what a "
-        "tick pays when nothing waits)"
+        "\n| spec | interleaved in one run: mean tick with / without (ms) | ratio of means "
+        "| median tick with / without (ms) | ratio of medians |"
     )
+    print("|---|---|---|---|---|")
     for r in rows:
+        q = r["interleaved"]
+        print(
+            f"| {r['name']} | {q['mean_with']:.3f} / {q['mean_none']:.3f} "
+            f"| {q['mean_none'] / q['mean_with']:.4f} | {q['median_with']:.3f} / "
+            f"{q['median_none']:.3f} | {q['median_none'] / q['median_with']:.4f} |"
+        )
+    print(
+        f"\none poll alone (min over 5 repeats of the mean of {args.polls}, on a store with 20 "
+        f"settled revisions and an open write transaction): has_pending_revisions "
+        f"{cost['has_pending_revisions']:.1f} µs, pending_revisions "
+        f"{cost['pending_revisions']:.1f} µs"
+    )
+    for r in rows[: len(rows) if args.rounds else 0]:
         print(f"{r['name']} ratio per round: {', '.join(f'{x:.4f}' for x in r['ratios'])}")
         cpu = ", ".join(f"{x:.4f}" for x in r["cpu_ratios"])
         print(f"{r['name']} CPU-time ratio per round: {cpu}")
