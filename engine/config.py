@@ -187,6 +187,11 @@ class TrainConfig:
     init_from: str | None = spec_field(
         None, "run folder or checkpoint whose weights start this run (a finetune)"
     )
+    int8_report: bool = spec_field(
+        False,
+        "at the end, score the run's int8 export (dynamic int8 Linear layers) against fp32 on "
+        "the val batches: int8/... and fp32/... scalars (always on with timeline.quantize)",
+    )
     eval_train: bool = spec_field(
         False, "also score eval_batches train batches at each eval (train/accuracy, ...)"
     )
@@ -234,6 +239,16 @@ class PruneSpec:
         "",
         "the group's name: its sparsity is logged as sparsity/<name> (default: the patterns "
         "joined with +)",
+    )
+
+
+@dataclass
+class QuantizeSpec:
+    at: Position = spec_field(0, "tick from which the run trains with fake-quantized weights")
+    mode: Literal["qat"] = spec_field(
+        "qat",
+        "qat: quantization-aware training, every Linear weight fake-quantized to int8 per "
+        "output channel in the forward pass (torch.ao.quantization.FakeQuantize)",
     )
 
 
@@ -301,6 +316,11 @@ class TimelineConfig:
     marks: list[Mark] = spec_field(help="checkpoints, evals and notes", factory=list)
     prune: list[PruneSpec] = spec_field(
         help="gradual magnitude pruning of weight groups (Zhu & Gupta 2017)", factory=list
+    )
+    quantize: list[QuantizeSpec] = spec_field(
+        help="quantization events: QAT int8 from a tick (the run's int8 export is scored at the "
+        "end)",
+        factory=list,
     )
 
 

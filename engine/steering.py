@@ -17,6 +17,7 @@ from engine.data import Task, Vocab, build_task
 from engine.data.vocabulary import fit_vocab
 from engine.errors import ConfigError
 from engine.lora import is_adapter, never_trained
+from engine.qat import install_qat, quantized_linears
 from engine.runs import open_run
 from engine.timeline import CompiledTimeline, Edge, Phase, matches
 
@@ -138,6 +139,9 @@ class Steering:
         self.task: Task = tasks[0]
         self.frozen: frozenset[str] = frozenset()
         self._norm_frozen: dict[str, bool] = {}
+        # QAT from this tick on (the timeline's quantize edge; engine.qat), else None
+        self.qat_from = next((e.tick for e in timeline.edges() if e.kind == "quantize"), None)
+        self._qat_on = False  # install_qat is idempotent: a revision's new steering may repeat it
         self._check_patterns(spec)
         self._init_fields = {
             p.index: _init_field(spec, p.index) for p in timeline.phases if p.init_from
@@ -215,7 +219,13 @@ class Steering:
             self.norms[site].sigma_bar.fill_(sigma)
         for site in tl.calibrate_at(tick):  # after a same-tick sigma: the measured one wins
             self.norms[site].calibrate_next = True
+        if self._quantized(tick) and not self._qat_on:
+            install_qat(self.model)  # at its tick, or at a resumed run's first tick after it
+            self._qat_on = True
         return tl.edges_at(tick)
+
+    def _quantized(self, tick: int) -> bool:
+        return self.qat_from is not None and tick >= self.qat_from
 
     def _load_weights(self, ckpt: Path, index: int) -> None:
         """Load a checkpoint's model weights. Adapters and a classification head, absent from a
@@ -267,6 +277,7 @@ class Steering:
             "phase": self.phase.index if self.phase else -1,
             "frozen": sorted(self.frozen),
             "strength": {s: n.strength for s, n in self.norms.items()},
+            "quantized": bool(quantized_linears(self.model)),
         }
 
     def expected_snapshot(self, tick: int) -> dict:
@@ -278,6 +289,7 @@ class Steering:
             "phase": phase.index,
             "frozen": sorted(frozen),
             "strength": {s: v[0] for s, v in state.items()},
+            "quantized": self._quantized(tick),
         }
 
 
@@ -289,6 +301,10 @@ def diff_snapshots(saved: dict, expected: dict) -> list[str]:
     if saved["frozen"] != expected["frozen"]:
         a, b = set(saved["frozen"]), set(expected["frozen"])
         out.append(f"frozen: only in checkpoint {sorted(a - b)}, only in timeline {sorted(b - a)}")
+    if saved.get("quantized", False) != expected.get("quantized", False):  # older: no QAT
+        out.append(
+            f"QAT: checkpoint {saved.get('quantized', False)}, timeline {expected['quantized']}"
+        )
     for site, s in expected["strength"].items():
         if saved["strength"].get(site) != s:
             was = saved["strength"].get(site)

@@ -376,6 +376,7 @@ class CompiledTimeline:
             self._add(Edge(p.start, "phase", p.name, detail, self._source("phases", p.index)))
         self._norms = self._compile_norms(spec, fired)
         self._marks = self._compile_marks(marks)
+        self._compile_quantize(spec)
 
     def _add(self, edge: Edge) -> None:
         self._edges.setdefault(edge.tick, []).append(edge)
@@ -463,6 +464,34 @@ class CompiledTimeline:
                 marks.setdefault(tick, []).append(edge)
                 self._add(edge)
         return marks
+
+    def _compile_quantize(self, spec: RunSpec) -> None:
+        """Check ``timeline.quantize``; an edge (kind ``quantize``) at its tick. QAT applies
+        before that tick's step and stays on (``engine.qat``), so a run has at most one."""
+        for i, q in enumerate(spec.timeline.quantize):
+            path = f"timeline.quantize[{i}]"
+            if i:
+                raise ConfigError(
+                    path,
+                    "QAT is already on from timeline.quantize[0]: once on, it stays on to the "
+                    "end, so a run has one quantize event",
+                )
+            if spec.train.lora.rank:
+                raise ConfigError(
+                    f"{path}.mode",
+                    "QAT with LoRA adapters (train.lora.rank > 0) is not supported: the "
+                    "adapters' update is not quantized",
+                )
+            if spec.train.compile:
+                raise ConfigError(
+                    f"{path}.mode",
+                    "QAT with train.compile is not supported: the compiled graph would not see "
+                    "the fake-quantized weights",
+                )
+            at = _resolve(q.at, f"{path}.at", self.units, self.steps)
+            if at is not None:
+                detail = {"mode": q.mode, "bits": 8}
+                self._add(Edge(at, "quantize", "QAT int8", detail, self._source("quantize", i)))
 
     # --- questions about ticks ---
     def _check(self, tick: int) -> None:

@@ -40,6 +40,7 @@ from engine.live_plan import Accepted, LivePlan, kept_ticks
 from engine.messages import Event, Log, Scalars, Status
 from engine.micro_batch import accumulate
 from engine.plan import STRENGTH_PREFIX
+from engine.quantize import int8_report, int8_scalars, wants_int8_report
 from engine.revisions import Refused, Revision, detail_json
 from engine.rewind import REWIND_SECONDS, rewind_root, thin_rewind_points
 from engine.runs import (
@@ -495,6 +496,8 @@ class _Trainer:
                     return
                 elif self._saved_at and time.monotonic() - self._saved_at >= REWIND_SECONDS:
                     self._rewind_point()
+            if self.world.is_main and wants_int8_report(self.spec):  # from the last checkpoint
+                self._record(self.tick - 1, int8_scalars(int8_report(self.run_dir)))
             self._set_status("finished")
         except (StoreError, ConfigError) as exc:  # one line says it all: no traceback
             self.error = str(exc)

@@ -139,3 +139,16 @@ def test_an_event_label_longer_than_a_short_plot_is_left_to_the_tooltip(qtbot):
     assert "a note long enough" in lines_of(plot)[30.0].toolTip()
     plot.resize(500, 500)
     qtbot.waitUntil(lambda: shown() == {"ok", "a note long enough to need a tall plot"})
+
+
+def test_the_quantize_edge_is_a_line_of_its_own_kind():
+    spec = engine.parse_spec(
+        {
+            "model": {"n_layer": 1, "n_head": 2, "d_model": 32, "d_ff": 64, "context": 16},
+            "data": {"source": "text", "path": "builtin:python-stdlib", "max_chars": 200000},
+            "train": {"steps": 40, "batch_size": 4, "device": "cpu"},
+            "timeline": {"quantize": [{"at": "50%", "mode": "qat"}]},
+        }
+    )
+    lines = RunEvents.from_timeline(engine.plan_timeline(spec)).lines()
+    assert [(x.tick, x.kind, x.label) for x in lines] == [(20, "quantize", "QAT int8")]

@@ -31,6 +31,7 @@ STYLES = {
     "revision": ("#ff8c1a", Qt.PenStyle.DashDotLine),  # the timeline steered from here on
     "phase": ("#2fb67c", Qt.PenStyle.SolidLine),
     "norm": ("#b36bff", Qt.PenStyle.DashLine),
+    "quantize": ("#d6409f", Qt.PenStyle.DashLine),  # QAT from here on (timeline.quantize)
     "mark": ("#e0a800", Qt.PenStyle.DashLine),
     "checkpoint": ("#8a8f98", Qt.PenStyle.DotLine),
 }
@@ -89,7 +90,7 @@ class RunEvents:
     @classmethod
     def from_timeline(cls, tl: engine.CompiledTimeline, max_lines: int = 0) -> RunEvents:
         """What the compiled plan ``tl`` will apply: its phases, its LN events (one line per
-        tick and action, however many layers; the engine's calibrations left out) and notes;
+        tick and action, however many layers; the engine's calibrations left out), QAT and notes;
         only the first ``max_lines`` lines when that is set (repeating marks hide curves)."""
         events = cls(tl.phases[0].name if tl.phases else "", tl.steps)
         for p in tl.phases[1:]:
@@ -99,6 +100,8 @@ class RunEvents:
                 events.add(e.tick, "norm", {"label": f"LN {e.detail['action']}"})
             elif e.kind == "mark" and e.detail.get("action") == "note":
                 events.add(e.tick, "mark", {"label": e.label})
+            elif e.kind == "quantize":
+                events.add(e.tick, "quantize", {"label": e.label})
         for n, tick in enumerate(tl.revision_ticks(), start=1):
             events.add(tick, "revision", {"label": f"rev {n}"})
         if max_lines:
