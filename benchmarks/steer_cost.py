@@ -122,13 +122,17 @@ def poll_cost(spec, runs_dir: Path, polls: int, settled: int = 20) -> dict[str, 
 def in_run_polls(spec, runs_dir: Path) -> dict[str, float]:
     """One run of ``spec`` with the trainer's poll (``pending_revisions``) timed where it runs,
     on the training thread: microseconds per poll (median, mean, max) and the share of the run's
-    ticks the polls took."""
-    plain, spent = RunWriter.pending_revisions, []
+    ticks the polls took, in wall-clock time and in the training thread's CPU time."""
+    plain, spent, cpu = RunWriter.pending_revisions, [], []
+    thread = {}  # the training thread's CPU clock at the first poll's start and the last's end
 
     def timed(self):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         out = plain(self)
+        thread["last"] = time.thread_time()
+        thread.setdefault("first", start_cpu)
         spent.append(time.perf_counter() - start)
+        cpu.append(thread["last"] - start_cpu)
         return out
 
     RunWriter.pending_revisions = timed
@@ -142,6 +146,9 @@ def in_run_polls(spec, runs_dir: Path) -> dict[str, float]:
         "mean": float(us.mean()),
         "max": float(us.max()),
         "share": float(np.sum(spent) / span),
+        # the training thread's own CPU time: what the load from other processes moves least
+        "cpu_median": 1e6 * float(np.median(cpu)),
+        "cpu_share": float(np.sum(cpu) / (thread["last"] - thread["first"])),
     }
 
 
@@ -255,15 +262,17 @@ def main() -> None:
             )
         print()
     print(
-        "| spec | poll in the run, median / mean / max (µs) | polls' share of the run's ticks "
-        "| ratio it implies |"
+        "| spec | poll in the run, wall median / mean / max (µs) | share of the ticks' wall time "
+        "| ratio it implies | poll's thread CPU, median (µs) | share of the training thread's "
+        "CPU | ratio it implies |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         q = r["in_run"]
         print(
             f"| {r['name']} | {q['median']:.1f} / {q['mean']:.1f} / {q['max']:.0f} "
-            f"| {q['share']:.5f} | {1 - q['share']:.4f} |"
+            f"| {q['share']:.5f} | {1 - q['share']:.4f} | {q['cpu_median']:.1f} "
+            f"| {q['cpu_share']:.5f} | {1 - q['cpu_share']:.4f} |"
         )
     print(
         "\n| spec | interleaved in one run: mean tick with / without (ms) | ratio of means "
