@@ -132,9 +132,11 @@ def summary(old: RunSpec, new: RunSpec) -> str:
     """What a revision changes, in a few words: ``timeline.lr[2], train.weight_decay``."""
     items = []
     for path in changed_paths(old, new):
-        item = path.split("].", 1)[0] + "]" if path.startswith("timeline.") else path
+        item = path[: path.index("]") + 1] if "[" in path else path  # timeline.lr[2]
         if item not in items:
             items.append(item)
+    # an empty list that gained items reads as its items, not as the list itself
+    items = [i for i in items if not any(j.startswith(i + "[") for j in items)]
     if not items:
         return "no change"
     shown = ", ".join(items[:3])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPoint, Qt
-from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QMenu,
@@ -36,7 +36,7 @@ from workbench.timeline.toolbar import EditorToolbar
 from workbench.timeline.units import AxisUnit, UnitAxis
 
 CURSOR_COLOR = "#ff4d4f"
-PAST_BRUSH = (128, 128, 128, 46)  # the ticks a live run has trained: locked
+PAST_COLOR = (128, 128, 128, 110)  # the ticks a live run has trained, hatched: locked
 PROPERTIES_WIDTH = 250
 KIND_TITLES = {
     "phases": "Phase",
@@ -124,8 +124,9 @@ class TimelineEditor(QWidget):
             cursor.hide()
             lane.plot.addItem(cursor, ignoreBounds=True)
             self.cursors.append(cursor)
-            past = pg.LinearRegionItem((0, 0), movable=False, brush=PAST_BRUSH, pen=pg.mkPen(None))
-            past.setZValue(-20)  # under the items: they stay draggable where they are future
+            hatch = QBrush(QColor(*PAST_COLOR), Qt.BrushStyle.BDiagPattern)
+            past = pg.LinearRegionItem((0, 0), movable=False, brush=hatch, pen=pg.mkPen(None))
+            past.setZValue(25)  # over the items, dimming the past; clicks go through to them
             past.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
             past.hide()
             lane.plot.addItem(past, ignoreBounds=True)
