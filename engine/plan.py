@@ -19,10 +19,11 @@ import dataclasses
 import re
 from typing import TextIO
 
-from engine.config import RunSpec, TimelineConfig
+from engine.config import RunSpec, TimelineConfig, from_dict
 from engine.data import Task, build_task
 from engine.errors import ConfigError
 from engine.positions import Units, units_for
+from engine.safe_yaml import load_yaml
 from engine.timeline import CompiledTimeline, compile_timeline
 
 KINDS = ("phases", "lr", "layernorm", "marks")  # TimelineConfig's lists, as in error paths
@@ -90,10 +91,9 @@ def plan_of_run(spec: RunSpec, meta: dict, revisions=()) -> CompiledTimeline | N
     for rev in revisions:
         if plan is None or rev.state != "applied":
             continue
-        from engine.specs import spec_from_yaml  # engine.specs imports this module
-
-        try:
-            plan = plan.spliced(_plan_of_spec(spec_from_yaml(rev.spec), meta), rev.tick)
+        try:  # validated when the run took it: read, not checked again
+            revised = from_dict(RunSpec, load_yaml(rev.spec))
+            plan = plan.spliced(_plan_of_spec(revised, meta), rev.tick)
         except (ConfigError, IndexError, AttributeError):
             break
     return plan
