@@ -5,7 +5,7 @@ exported here, with plain data crossing the boundary.
 """
 
 from engine.activation_history import ActivationHistory, activation_histories
-from engine.branch import Branch, branch_run, prepare_branch
+from engine.branch import Branch, branch_run, prepare_branch, replay_start, spec_at
 from engine.config import (
     PRETRAINED_FIELDS,
     DataConfig,
@@ -143,6 +143,8 @@ __all__ = [
     "Branch",
     "branch_run",
     "prepare_branch",
+    "replay_start",
+    "spec_at",
     "fork_run",
     "from_dict",
     "layer_groups",

@@ -35,7 +35,7 @@ from engine.handle import RunHandle, Sink
 from engine.messages import Scalars
 from engine.rewind import rewind_points
 from engine.runs import RunRecord
-from engine.specs import dump_spec, replace
+from engine.specs import dump_spec, replace, spec_from_yaml
 from engine.trainer import start_run
 
 REPLAY_PREFIX = ".branch-"  # hidden: run_dirs never lists it
@@ -127,13 +127,7 @@ def prepare_branch(
             f"branch that run to start before it",
         )
     target = Path(runs_dir) if runs_dir else parent.path.parent
-    # a rewind point at ``at`` itself is not a checkpoint a fork can name: replay to it
-    saved = [
-        *parent.checkpoints(),
-        *(p for p in rewind_points(parent.path) if checkpoint_tick(p) < at),
-    ]
-    earlier = sorted((c for c in saved if checkpoint_tick(c) <= at), key=checkpoint_tick)
-    start = earlier[-1] if earlier else None
+    start = _start_point(parent, at)
     revs = [r for r in parent.revisions() if r.state == "applied"]
     if start is not None and checkpoint_tick(start) == at:
         return Branch(parent.path, at, None, parent=(base, revs))
@@ -151,6 +145,33 @@ def prepare_branch(
         shutil.rmtree(replay_root, ignore_errors=True)
         raise
     return Branch(replay, at, origin, replay_root, (base, revs))
+
+
+def _start_point(parent: RunRecord, at: int) -> Path | None:
+    """The saved state a branch at ``at`` starts from: the latest checkpoint at or before it, or
+    rewind point before it (one at ``at`` itself is not a checkpoint a fork can name: it is
+    replayed to); None: from the start."""
+    saved = [
+        *parent.checkpoints(),
+        *(p for p in rewind_points(parent.path) if checkpoint_tick(p) < at),
+    ]
+    earlier = sorted((c for c in saved if checkpoint_tick(c) <= at), key=checkpoint_tick)
+    return earlier[-1] if earlier else None
+
+
+def replay_start(run_dir: str | Path, at: int) -> int:
+    """The tick a branch of ``run_dir`` at ``at`` is replayed from (``at``: no replay; 0: from
+    the run's start), for saying so before it is made."""
+    start = _start_point(RunRecord(run_dir), at)
+    return checkpoint_tick(start) if start is not None else 0
+
+
+def spec_at(run_dir: str | Path, tick: int) -> RunSpec:
+    """The spec a run followed at ``tick``: its own, or that of the last revision it applied
+    from that tick or before (a steered run; ``engine.revisions``)."""
+    record = RunRecord(run_dir)
+    ruling = [r for r in record.revisions() if r.state == "applied" and r.tick <= tick]
+    return spec_from_yaml(ruling[-1].spec) if ruling else record.spec
 
 
 def branch_run(

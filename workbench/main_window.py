@@ -162,7 +162,9 @@ class MainWindow(QMainWindow):
         self.timeline_dock.raise_()
         self.timeline_link = ConfigLink(self.timeline_editor, self.config)
         self.session.stateChanged.connect(
-            lambda _: self.timeline_editor.set_live(self.session.active)
+            lambda _: self.timeline_editor.set_live(
+                self.session.active, self.session.handle.tick if self.session.active else 0
+            )
         )
         self.steerer = Steerer(self.session, self.timeline_editor, self)
         self.steerer.said.connect(lambda _level, text: self.status.showMessage(text))

@@ -82,3 +82,26 @@ def test_branch_here_from_a_plots_menu_at_the_clicked_tick(window, qtbot):
     box.go.click()
     child = _branch_appears(qtbot, window, alpha, 17)
     assert all(v == _losses(alpha)[t] for t, v in _losses(child).items())
+
+
+def test_a_branch_started_paused_waits_at_its_tick_with_its_future_editable(window, qtbot):
+    alpha = window.runs_dir_of_test["alpha"]
+    click_row(qtbot, window, alpha)
+    actions = window.runs.actions
+    qtbot.waitUntil(actions.branch_action.isEnabled)
+    actions.branch_action.trigger()
+    box = dialog(qtbot, window.runs, "branchDialog")
+    box.tick.setValue(25)
+    box.paused.setChecked(True)
+    box.go.click()
+    session, editor = window.session, window.timeline_editor
+    qtbot.waitUntil(lambda: session.state == "paused", timeout=WAIT_MS)
+    assert session.handle.tick == 25  # nothing trained past the branch tick yet
+    assert editor.live and editor.editable  # its timeline, the past hatched, the future open
+    qtbot.waitUntil(lambda: editor.pasts[0].isVisible(), timeout=WAIT_MS)
+    assert editor.pasts[0].getRegion()[1] <= 25.5
+    with qtbot.waitSignal(session.ended, timeout=WAIT_MS):
+        session.resume()
+    child = window.last_run_dir
+    mine, theirs = _losses(child), _losses(alpha)
+    assert sorted(mine) == list(range(25, 30)) and all(mine[t] == theirs[t] for t in mine)

@@ -212,21 +212,27 @@ class RunsActions:
         if path is not None:
             record = engine.open_run(path)
             dialog = BranchDialog(
-                self.panel, record, lambda at, spec: self.branch(record.path, at, spec), tick
+                self.panel,
+                record,
+                lambda at, spec, paused: self.branch(record.path, at, spec, paused),
+                tick,
             )
             dialog.open()
 
-    def branch(self, path: Path, tick: int, spec: engine.RunSpec) -> None:
+    def branch(self, path: Path, tick: int, spec: engine.RunSpec, paused: bool = False) -> None:
         """Branch the run at ``path`` after ``tick`` into a new run training ``spec``: the
         replay to ``tick`` runs off the GUI thread, then the branch starts as a fork would (the
-        window's run). Says what happened in the log."""
+        window's run; ``paused``: waiting at its tick, its future editable in the Timeline
+        editor, the past hatched). Says what happened in the log."""
         path, spec, runs_dir = Path(path), limit_threads(spec), self.panel.runs_dir
         engine.compile_timeline(spec)  # a spec that cannot train is refused at once
         self._say(f"branching {path.name} after tick {tick}: replaying…")
 
         def ready(branch: engine.Branch) -> None:
             try:
-                handle = self._launch(lambda sink: branch.start(spec, runs_dir, sink))
+                handle = self._launch(
+                    lambda sink: branch.start(spec, runs_dir, sink, paused=paused)
+                )
             except (engine.ConfigError, RuntimeError, OSError) as exc:
                 branch.discard()
                 self._say(f"cannot branch {path.name} after tick {tick}: {exc}", "error")

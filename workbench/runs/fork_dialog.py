@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 import engine
 
 ForkCallback = Callable[[Path, engine.RunSpec], None]  # (checkpoint file, edited spec)
-BranchCallback = Callable[[int, engine.RunSpec], None]  # (tick, edited spec)
+BranchCallback = Callable[[int, engine.RunSpec, bool], None]  # (tick, edited spec, paused)
 
 
 def checkpoint_tick(path: Path) -> int:
@@ -40,12 +41,20 @@ def checkpoint_tick(path: Path) -> int:
 class _NewRunDialog(QDialog):
     """A "from" row, the new run's spec, an error line and the button that starts it."""
 
-    def __init__(self, parent: QWidget, record: engine.RunRecord, kind: str, suffix: str):
+    def __init__(
+        self,
+        parent: QWidget,
+        record: engine.RunRecord,
+        kind: str,
+        suffix: str,
+        spec: engine.RunSpec | None = None,
+    ):
         super().__init__(parent)
         self.setObjectName(f"{kind}Dialog")
         self.setWindowTitle(f"{kind.title()} {record.path.name}")
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        spec = dataclasses.replace(record.spec, name=f"{record.spec.name}-{suffix}")
+        self._suffix = suffix
+        spec = self._named(spec or record.spec)
         self.editor = QPlainTextEdit(engine.dump_spec(spec), objectName=f"{kind}Spec")
         self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.error = QLabel(objectName=f"{kind}Error")
@@ -66,6 +75,9 @@ class _NewRunDialog(QDialog):
         buttons.accepted.connect(self._try)
         buttons.rejected.connect(self.reject)
         self.resize(620, 560)
+
+    def _named(self, spec: engine.RunSpec) -> engine.RunSpec:
+        return dataclasses.replace(spec, name=f"{spec.name}-{self._suffix}")
 
     def _start(self, spec: engine.RunSpec) -> None:  # the subclass's callback
         raise NotImplementedError
@@ -109,30 +121,42 @@ class BranchDialog(_NewRunDialog):
         on_branch: BranchCallback,
         tick: int | None = None,
     ):
-        super().__init__(parent, record, "branch", "branch")
-        self._on_branch = on_branch
-        self._ticks = sorted(checkpoint_tick(c) for c in record.checkpoints())
         forked = record.meta.get("forked_from")
         first = int(forked.get("tick", 0)) if isinstance(forked, dict) else 0
         done = record.summary().ticks
+        at = tick if tick is not None else max(done - 1, 1)
+        self._path = record.path
+        self._ticks = {checkpoint_tick(c) for c in record.checkpoints()}
+        # a steered run: the spec it followed at the tick, its revisions applied
+        super().__init__(parent, record, "branch", "branch", engine.spec_at(record.path, at))
+        self._on_branch = on_branch
         self.tick = QSpinBox(objectName="branchTick")
         self.tick.setRange(max(first, 1), max(record.spec.train.steps - 1, 1))
-        self.tick.setValue(tick if tick is not None else max(done - 1, 1))
+        self.tick.setValue(at)
         self.replay = QLabel(objectName="branchReplay")
-        self.tick.valueChanged.connect(self._say_replay)
+        self.tick.valueChanged.connect(self._tick_changed)
+        self.paused = QCheckBox("Start paused, to edit its future in the Timeline editor first")
+        self.paused.setObjectName("branchPaused")
         self.form.addRow("Branch after tick", self.tick)
         self.form.addRow("", self.replay)
+        self.form.addRow("", self.paused)
         self.spec_label.setText("Spec of the branch (everything after that tick):")
         self._say_replay(self.tick.value())
 
+    def _tick_changed(self, tick: int) -> None:
+        self._say_replay(tick)
+        if not self.editor.document().isModified():  # a steered run's spec there, unless edited
+            spec = self._named(engine.spec_at(self._path, tick))
+            self.editor.setPlainText(engine.dump_spec(spec))
+
     def _say_replay(self, tick: int) -> None:
-        before = [t for t in self._ticks if t <= tick]
-        start = before[-1] if before else 0
+        start = engine.replay_start(self._path, tick)
         if start == tick:
             self.replay.setText("a checkpoint: no replay")
         else:
-            where = f"its checkpoint at tick {start}" if before else "its start"
+            kind = "checkpoint" if start in self._ticks else "rewind point"
+            where = f"its {kind} at tick {start}" if start else "its start"
             self.replay.setText(f"replayed from {where}: {tick - start} ticks")
 
     def _start(self, spec: engine.RunSpec) -> None:
-        self._on_branch(self.tick.value(), spec)
+        self._on_branch(self.tick.value(), spec, self.paused.isChecked())

@@ -232,16 +232,19 @@ class TimelineEditor(QWidget):
         self._locked = locked
         self._sync_enabled()
 
-    def set_live(self, live: bool) -> None:
+    def set_live(self, live: bool, trained: int = 0) -> None:
         """A run trains this spec (True) or no longer does. While it trains, edits stay
         possible: they steer its future (the window sends them as revisions, from the run's next
-        tick on), and the ticks it has trained are shaded up to the "now" line."""
+        tick on), and the ticks it has trained are hatched up to the "now" line (``trained``:
+        those a resumed, forked or branched run has already, before its first new tick)."""
         self._live = live
         self._locked = False
         self._sync_enabled()
         if not live:
             for past in self.pasts:
                 past.hide()
+        elif trained > 0 and self._cursor_tick is None:
+            self.show_tick(trained - 1)
         self._show_state()
 
     @property
