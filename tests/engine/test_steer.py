@@ -288,3 +288,26 @@ def test_a_branch_of_a_steered_run_replays_its_revisions(tmp_path):
     assert edited.join(120) and edited.status == "finished", edited.error
     lr = _series(edited.run_dir, "lr")
     assert lr[35] == 1e-4 and lr[59] == 1e-4
+
+
+def test_rewind_points_spread_over_the_run_shorten_a_branch_replay(tmp_path, monkeypatch):
+    from engine import branch_run, replay_start, spec_at
+    from engine.checkpoint import checkpoint_tick
+    from engine.rewind import REWIND_KEEP, rewind_points
+
+    monkeypatch.setattr("engine.trainer.REWIND_SECONDS", 0.0)  # one after every tick
+    spec = tiny_spec(train={"steps": 60, **FAST, "checkpoint_every": 0})
+    new = replace(spec, {"train.lr": 3e-4})
+    parent = _steered(spec, tmp_path / "p", [(new, 30)], at_tick=5).run_dir
+    ticks = [checkpoint_tick(p) for p in rewind_points(parent)]
+    assert len(ticks) == REWIND_KEEP and ticks[0] == 1 and ticks[-1] == 59
+    assert max(b - a for a, b in zip(ticks, ticks[1:])) <= 4  # thinned evenly, not the oldest
+    assert [c.name for c in open_run(parent).checkpoints()] == ["tick_0000060.pt"]
+    start = replay_start(parent, 41)
+    assert 37 <= start < 41  # a rewind point, not the start of the run
+    assert spec_at(parent, 29) == spec and spec_at(parent, 41) == new
+    child = branch_run(parent, 41, runs_dir=tmp_path / "b")
+    assert child.join(120) and child.status == "finished", child.error
+    assert open_run(child.run_dir).meta["forked_from"]["replayed"] == 41 - start
+    mine, theirs = _series(child.run_dir), _series(parent)
+    assert sorted(mine) == list(range(41, 60)) and all(mine[t] == theirs[t] for t in mine)
