@@ -95,10 +95,10 @@ def first_at(curve: list, threshold: float) -> int | None:
     return next((t for t, v in zip(*curve) if v >= threshold), None)
 
 
-def _mean_sd(values: list[float]) -> str:
+def _mean_sd(values: list[float], digits: int = 3) -> str:
     if len(values) < 2:
-        return f"{values[0]:.3f}" if values else "-"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+        return f"{values[0]:.{digits}f}" if values else "-"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def report(results: list[dict], at: int) -> None:
@@ -122,7 +122,7 @@ def report(results: list[dict], at: int) -> None:
         fits = [first_at(r["train/accuracy"], 0.99) for r in runs]
         reached = [float(f) for f in firsts if f is not None]
         never = len(firsts) - len(reached)
-        spread = _mean_sd(reached).replace(".000", "") if reached else "never"
+        spread = _mean_sd(reached, 0) if reached else "never"
         if reached and never:
             spread += f" ({never} never)"
         print(
