@@ -9,8 +9,8 @@ the replay holds the parent's state at T. Stopping it there writes a checkpoint 
 forks from it, and the replay is deleted.
 
 How long a replay takes is set by the parent's saved states: its checkpoints
-(``train.checkpoint_every`` ticks at most between two, ``train.keep_checkpoints`` of them kept,
-phase boundaries and marked ones always) and its rewind points (``engine.rewind``: one every few
+(``train.checkpoint_every`` ticks at most between two, the newest ``train.keep_checkpoints`` of
+them kept, checkpoint marks' always) and its rewind points (``engine.rewind``: one every few
 seconds of training, spread over the whole run, never pruned by ``keep_checkpoints``). The
 replay starts from the nearest of either before the tick; with none, from the start.
 

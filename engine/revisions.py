@@ -2,12 +2,12 @@
 
 A revision is a whole new spec and the tick it applies from. Whoever steers the run (the window,
 ``python -m engine steer``, a script) adds it to the ``revisions`` table of the run's store as
-``pending``; the training process reads that table once per tick (one indexed SELECT), checks
-the revision at the next tick boundary and marks it ``applied`` (with the tick it applies from)
-or ``refused`` (with one line saying why). The table is the control channel: it works between
-processes on one machine and on a shared filesystem, and it is the record: a resumed run replays
-every applied revision, so it trains what the run left alone would have. ``spec.yaml`` stays the
-spec the run started with.
+``pending``; the training process reads that table at a tick boundary at most every 0.1 s (one
+indexed SELECT; the window's own revisions come through a queue, taken at the next tick) and marks
+it ``applied`` (with the tick it applies from) or ``refused`` (with one line saying why). The table
+is the control channel: it works between processes on one machine and on a shared filesystem, and it
+is the record: a resumed run replays every applied revision, so it trains what the run left alone
+would have. ``spec.yaml`` stays the spec the run started with.
 
 An applied revision changes ticks from its tick on and nothing before: the run's plan becomes
 ``old.spliced(new, tick)``. What may change is what a timeline may say about the future: LR

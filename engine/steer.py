@@ -1,7 +1,7 @@
 """Steering a run from outside its training process: ``python -m engine steer``.
 
-``steer_run`` adds a pending revision to the run's store (``engine.revisions``) and waits for
-the trainer to take it at a tick boundary (it looks once per tick; a paused run twice a second).
+``steer_run`` adds a pending revision to the run's store (``engine.revisions``) and waits for the
+trainer to take it at a tick boundary (it looks at most every 0.1 s; a paused run twice a second).
 Every wait has a deadline: a run that stops, or takes longer than ``timeout``, gets its revision
 withdrawn, so nothing applies later behind the sender's back.
 """

@@ -247,7 +247,7 @@ class PhaseLane(Lane):
                     ("weight_decay", phase.weight_decay),
                     ("init_from", phase.init_from),
                 )
-                if v not in (None, [], 1.0)
+                if v not in (None, []) and not (k == "lr_scale" and v == 1.0)  # 1.0: its default
             )
         return " · ".join(parts), tip + "\n(double-click to edit, right-click for more)"
 
