@@ -133,3 +133,19 @@ def test_a_run_written_by_another_process_appears_and_grows(qtbot, tmp_path, hea
         assert engine.open_run(path).status == "stopped"
     finally:
         panel.shutdown()
+
+
+def test_a_run_forgotten_then_deleted_is_reported_gone(tmp_path):
+    """A row whose re-read was put off (``forget``) must still go when its folder does: the
+    Runs table kept deleted runs when naming them had been put off under load."""
+    import shutil
+
+    from tests.engine.helpers import tiny_spec
+
+    handle = engine.start_run(tiny_spec(train={"steps": 2}), tmp_path)
+    assert handle.join(60)
+    watcher = RunsDirWatcher(tmp_path)
+    assert watcher.poll() == ([handle.run_dir], [])
+    watcher.forget(handle.run_dir)
+    shutil.rmtree(handle.run_dir)
+    assert watcher.poll() == ([], [handle.run_dir])

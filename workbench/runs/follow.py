@@ -67,8 +67,10 @@ class RunsDirWatcher:
         return changed, gone
 
     def forget(self, path: Path) -> None:
-        """Treat ``path`` as changed at the next poll (after renaming or tagging it here)."""
-        self._stamps.pop(Path(path), None)
+        """Treat ``path`` as changed at the next poll (after renaming or tagging it here). It
+        stays known: deleted before that poll, it is reported gone (its row would stay)."""
+        if Path(path) in self._stamps:
+            self._stamps[Path(path)] = ()  # no folder's stamp: changed at the next poll
 
 
 class Track:
