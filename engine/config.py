@@ -272,6 +272,11 @@ class PhaseSpec:
     init_from: str | None = spec_field(
         None, "run folder or checkpoint whose weights are loaded at the phase's first tick"
     )
+    lr_batch_scaling: Literal["none", "linear", "sqrt"] = spec_field(
+        "none",
+        "during this phase, multiply the LR by (batch / train.batch_size) (linear) or its "
+        "square root (sqrt), the batch being timeline.batch's at that tick",
+    )
 
 
 @dataclass
@@ -312,6 +317,11 @@ class Mark:
 class TimelineConfig:
     phases: list[PhaseSpec] = spec_field(help="contiguous phases, in order", factory=list)
     lr: list[LRSegment] = spec_field(help="learning-rate segments, in order", factory=list)
+    batch: list[LRSegment] = spec_field(
+        help="batch-size segments (sequences per tick, whole numbers >= 1; the LR segment's "
+        "fields and shapes; ticks or % positions); outside them train.batch_size",
+        factory=list,
+    )
     layernorm: list[NormEvent] = spec_field(help="events on the norms", factory=list)
     marks: list[Mark] = spec_field(help="checkpoints, evals and notes", factory=list)
     prune: list[PruneSpec] = spec_field(

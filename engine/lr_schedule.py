@@ -87,12 +87,13 @@ def _check_segment(seg: LRSegment, path: str) -> None:
             last_u = u
 
 
-def resolve_segments(spec: RunSpec, units: Units) -> list[Segment]:
-    """Check and resolve the LR segments. Raises ConfigError naming the segment's field."""
+def resolve_segments(spec: RunSpec, units: Units, lane: str = "lr") -> list[Segment]:
+    """Check and resolve the segments of ``timeline.<lane>`` (``lr``, or ``batch``: the same
+    fields). Raises ConfigError naming the segment's field."""
     out: list[Segment] = []
     prev_end = 0
-    for i, seg in enumerate(spec.timeline.lr):
-        path = f"timeline.lr[{i}]"
+    for i, seg in enumerate(getattr(spec.timeline, lane)):
+        path = f"timeline.{lane}[{i}]"
         _check_segment(seg, path)
         start = resolve_position(seg.start, f"{path}.start", units)
         end = resolve_position(seg.end, f"{path}.end", units)

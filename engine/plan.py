@@ -19,15 +19,15 @@ import dataclasses
 import re
 from typing import TextIO
 
-from engine.config import RunSpec, TimelineConfig, from_dict
+from engine.config import RunSpec, from_dict
 from engine.data import Task, build_task
 from engine.errors import ConfigError
 from engine.positions import Units, units_for
 from engine.safe_yaml import load_yaml
 from engine.timeline import CompiledTimeline, compile_timeline
 
-KINDS = ("phases", "lr", "layernorm", "marks")  # TimelineConfig's lists, as in error paths
-_ITEM = re.compile(r"^timeline\.(phases|lr|layernorm|marks)\[(\d+)\]")
+KINDS = ("phases", "lr", "batch", "layernorm", "marks")  # compiled lists, as in error paths
+_ITEM = re.compile(r"^timeline\.(phases|lr|batch|layernorm|marks)\[(\d+)\]")
 _CACHE_LIMIT = 64
 STRENGTH_PREFIX = "ln_strength/"  # a run logs ln_strength/<site> at each tick it changes
 _measured: dict[tuple, tuple[int, int]] = {}
@@ -131,7 +131,7 @@ def _compile_leniently(spec: RunSpec, units: Units, known=None) -> CompiledTimel
     while True:
         if found is None:
             lists = {k: [getattr(timeline, k)[i] for i in kept[k]] for k in KINDS}
-            trimmed = dataclasses.replace(spec, timeline=TimelineConfig(**lists))
+            trimmed = dataclasses.replace(spec, timeline=dataclasses.replace(timeline, **lists))
             try:
                 compiled = CompiledTimeline(trimmed, units, origins=kept)
             except ConfigError as exc:
@@ -150,8 +150,10 @@ def _compile_leniently(spec: RunSpec, units: Units, known=None) -> CompiledTimel
 
 
 def timeline_columns(compiled: CompiledTimeline) -> list[str]:
-    """The CSV header: tick, phase, lr, lr_unscaled, then each norm's strength."""
-    return ["tick", "phase", "lr", "lr_unscaled"] + [
+    """The CSV header: tick, phase, lr, lr_unscaled, batch_size (sequences the tick trains),
+    tokens (the world's tokens seen once the tick has trained: the plots' tokens axis), then
+    each norm's strength."""
+    return ["tick", "phase", "lr", "lr_unscaled", "batch_size", "tokens"] + [
         f"ln.{site}.strength" for site in compiled.sites
     ]
 
@@ -162,9 +164,11 @@ def write_timeline_csv(compiled: CompiledTimeline, out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(timeline_columns(compiled))
     lr, raw = compiled.lr_curve(), compiled.lr_curve(scaled=False)
+    batch = compiled.batch_curve()
     strengths = [compiled.strength_curve(site) for site in compiled.sites]
     names = [p.name for p in compiled.phases]
     for t in range(compiled.steps):
         phase = names[compiled.phase_at(t).index]
-        row = [t, phase, repr(float(lr[t])), repr(float(raw[t]))]
+        row = [t, phase, repr(float(lr[t])), repr(float(raw[t])), int(batch[t])]
+        row.append(compiled.tokens_at(t + 1))
         writer.writerow(row + [repr(float(s[t])) for s in strengths])

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
+
 from engine.config import Position, RunSpec, show
 from engine.errors import ConfigError
 
@@ -18,13 +20,71 @@ _EXPONENTS = range(-15, 16)  # decimal exponents a position's number may have (0
 _TOKEN_SCALE = {"tok": 1, "Ktok": 10**3, "Mtok": 10**6, "Gtok": 10**9}
 
 
+class TokenCurve:
+    """Tokens seen before each tick when tokens per tick vary (a batch lane): ``before[t]`` for
+    t = 0 .. steps, ``before[0] = 0``, exact integers (int64, read-only)."""
+
+    __slots__ = ("before",)
+
+    def __init__(self, per_tick: np.ndarray):
+        self.before = np.concatenate([[0], np.cumsum(per_tick, dtype=np.int64)])
+        self.before.flags.writeable = False
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, TokenCurve) and np.array_equal(self.before, other.before)
+
+    def __hash__(self) -> int:
+        return hash(self.before.tobytes())
+
+    def __repr__(self) -> str:
+        return f"TokenCurve(steps={len(self.before) - 1}, tokens={int(self.before[-1])})"
+
+
 @dataclass(frozen=True)
 class Units:
-    """What converting positions needs: run length and how many tokens one tick consumes."""
+    """What converting positions needs: run length and how many tokens one tick consumes.
+
+    ``tokens_per_tick`` is at ``train.batch_size``; with a batch lane, ``curve`` holds the
+    tokens seen before every tick (``None``: every tick consumes ``tokens_per_tick``)."""
 
     steps: int
     tokens_per_tick: int
     tokens_in_split: int | None = None  # train tokens in one epoch; None until the data is built
+    curve: TokenCurve | None = None
+
+    def tokens_before(self, tick: int) -> int:
+        """Tokens seen before ``tick`` trains (0 at tick 0; ``tokens_before(t + 1)``: once tick
+        t has trained). Past the run, the last tick's tokens per tick go on."""
+        if self.curve is None:
+            return tick * self.tokens_per_tick
+        before = self.curve.before
+        if tick <= self.steps:
+            return int(before[tick])
+        last = int(before[-1] - before[-2]) if self.steps else self.tokens_per_tick
+        return int(before[-1]) + (tick - self.steps) * last
+
+    def tokens_at(self, ticks) -> np.ndarray:
+        """``tokens_before`` of an array of ticks, float64: fractional ticks interpolated (an
+        axis between ticks), ticks past the run at the last tick's rate."""
+        ticks = np.asarray(ticks, dtype=np.float64)
+        if self.curve is None:
+            return ticks * self.tokens_per_tick
+        before = self.curve.before
+        last = float(before[-1] - before[-2]) if self.steps else self.tokens_per_tick
+        inside = np.interp(ticks, np.arange(len(before)), before.astype(np.float64))
+        return np.where(ticks > self.steps, before[-1] + (ticks - self.steps) * last, inside)
+
+    def tick_of_token(self, tokens: int) -> int:
+        """The tick that trains token number ``tokens`` (counted from 0): the last tick whose
+        ``tokens_before`` is at most ``tokens``."""
+        if self.curve is None:
+            return tokens // self.tokens_per_tick
+        before = self.curve.before
+        total = int(before[-1])
+        if tokens >= total:  # past the run: continue at the last tick's rate
+            last = int(before[-1] - before[-2]) if self.steps else self.tokens_per_tick
+            return self.steps + (tokens - total) // last
+        return int(np.searchsorted(before, tokens, side="right")) - 1
 
 
 def units_for(
@@ -63,5 +123,5 @@ def resolve_position(pos: Position, path: str, units: Units) -> int | None:
     if unit == "ep":
         if units.tokens_in_split is None:
             return None
-        return math.floor(value * units.tokens_in_split / units.tokens_per_tick)
-    return math.floor(value * _TOKEN_SCALE[unit] / units.tokens_per_tick)
+        return units.tick_of_token(math.floor(value * units.tokens_in_split))
+    return units.tick_of_token(math.floor(value * _TOKEN_SCALE[unit]))

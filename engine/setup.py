@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from engine.batch_schedule import peak_field
 from engine.config import RunSpec
 from engine.data import Task, Vocab, build_task
 from engine.data.vocabulary import unknown_report
@@ -136,9 +137,10 @@ def set_up(spec: RunSpec, world: World, stored: dict | None = None) -> Parts:
     vocab = stored.get("vocab")
     tasks = build_phase_tasks(spec, timeline, first, Vocab.from_dict(vocab) if vocab else None)
     first = tasks[0]  # in the run's vocabulary (a finetune's is its base model's)
-    check_memory(  # refused before anything is allocated
-        spec.model, first.vocab_size, t.batch_size, t.optimizer, available_memory(device)
-    )
+    # refused before anything is allocated: the largest batch one forward pass holds
+    peak, field = peak_field(spec, timeline.batch_curve())
+    rows = min(peak, t.micro_batch) if t.micro_batch else peak
+    check_memory(spec.model, first.vocab_size, rows, t.optimizer, available_memory(device), field)
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, first.vocab_size, first.n_classes, first.pad_id)
     if spec.model.from_pretrained and not stored:  # a resumed run's checkpoint has its weights
@@ -179,5 +181,5 @@ def set_up(spec: RunSpec, world: World, stored: dict | None = None) -> Parts:
         stats=StatsRecorder(model, t.stats_every if world.is_main else 0),
         batches=torch.Generator().manual_seed(spec.seed),
         kept_ticks=kept,
-        pruner=Pruner(spec, units, model),
+        pruner=Pruner(spec, timeline.units, model),  # its token positions count the batch lane
     )

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.batch_schedule import batch_curve, batch_segments, lr_factor, with_batch
 from engine.config import DataConfig, Mark, ModelConfig, NormEvent, PhaseSpec, RunSpec, show
 from engine.errors import ConfigError
 from engine.lr_schedule import lr_curve, resolve_segments
@@ -146,6 +147,7 @@ class Phase:
     lr_scale: float
     weight_decay: float
     init_from: str | None
+    lr_batch_scaling: str = "none"  # none | linear | sqrt (engine.batch_schedule.lr_factor)
 
 
 @dataclass(frozen=True)
@@ -167,10 +169,10 @@ class Edge:
 
 @dataclass(frozen=True)
 class Span:
-    """A stretch of ticks ``[start, end)`` one spec item covers: a phase, an LR segment
+    """A stretch of ticks ``[start, end)`` one spec item covers: a phase, an LR or batch segment
     (``detail``: shape, milestones) or a norm ramp (one per layer group it addresses)."""
 
-    kind: str  # "phase" | "lr" | "ramp"
+    kind: str  # "phase" | "lr" | "batch" | "ramp"
     start: int
     end: int
     label: str
@@ -226,7 +228,18 @@ def _resolve_phases(spec: RunSpec, units: Units) -> list[Phase]:
         end = starts[i + 1] if i + 1 < len(specs) and starts[i + 1] is not None else steps
         init_from = p.init_from or (spec.train.init_from if i == 0 else None)
         phases.append(
-            Phase(i, p.name, start, end, data, tuple(sorted(frozen)), p.lr_scale, decay, init_from)
+            Phase(
+                i,
+                p.name,
+                start,
+                end,
+                data,
+                tuple(sorted(frozen)),
+                p.lr_scale,
+                decay,
+                init_from,
+                p.lr_batch_scaling,
+            )
         )
     return phases
 
@@ -358,14 +371,21 @@ class CompiledTimeline:
         self.errors: list[ConfigError] = []  # items left out by a lenient compile
         self._origins = origins or {}
         self._has_phases = bool(spec.timeline.phases)
+        # the batch lane first: positions in tokens and epochs count the tokens it trains
+        self._base_batch = spec.train.batch_size
+        self._batch_segments = batch_segments(spec, units)
+        self._batch = batch_curve(spec, units, self._batch_segments)
+        self.units = units = with_batch(units, self._batch, self._base_batch)
         self.phases = _resolve_phases(spec, units)
         self._phase_of = np.zeros(steps, dtype=np.int64)
         for p in self.phases:
             self._phase_of[p.start : p.end] = p.index
         scale = np.array([p.lr_scale for p in self.phases])
+        rules = np.array([p.lr_batch_scaling for p in self.phases])[self._phase_of]
         self._segments = resolve_segments(spec, units)
         self._lr_unscaled = lr_curve(spec, units, self._segments)
-        self._lr = self._lr_unscaled * scale[self._phase_of]
+        factor = lr_factor(rules, self._batch, self._base_batch)
+        self._lr = self._lr_unscaled * scale[self._phase_of] * factor
         # Every check before the building below (which can take a while for a long run with
         # many norms or frequent marks), so that a bad spec fails at once.
         fired = self._norm_events(spec)
@@ -503,6 +523,28 @@ class CompiledTimeline:
         self._check(tick)
         return float(self._lr[tick])
 
+    def batch_at(self, tick: int) -> int:
+        """Sequences the step numbered ``tick`` trains on (per rank: ``timeline.batch``'s value,
+        or ``train.batch_size`` outside its segments)."""
+        self._check(tick)
+        return int(self._batch[tick])
+
+    def batch_curve(self) -> np.ndarray:
+        """Sequences per tick for every tick (int64, length ``steps``; a copy)."""
+        return self._batch.copy()
+
+    def tokens_at(self, ticks):
+        """Tokens seen before ``ticks`` train (the whole world's; ``tokens_at(t + 1)``: once
+        tick t has trained, the plots' tokens axis). An int for an int; for an array, float64,
+        fractional ticks interpolated, ticks past the run at the last tick's rate."""
+        if isinstance(ticks, (int, np.integer)):
+            return self.units.tokens_before(int(ticks))
+        return self.units.tokens_at(ticks)
+
+    def tokens_of_tick(self, tick: int) -> int:
+        """Tokens the step numbered ``tick`` trains on, the whole world's."""
+        return self.units.tokens_before(tick + 1) - self.units.tokens_before(tick)
+
     def lr_curve(self, scaled: bool = True) -> np.ndarray:
         """LR for every tick (float64, length ``steps``; a copy, for plotting). ``scaled=False``:
         before any phase's lr_scale, where the segments' own values lie."""
@@ -518,10 +560,11 @@ class CompiledTimeline:
             Span("phase", p.start, p.end, p.name, self._source("phases", p.index))
             for p in self.phases
         ]
-        for seg in self._segments:
-            detail = {"shape": seg.spec.shape, "milestones": list(seg.milestones)}
-            source = self._source("lr", seg.index)
-            out.append(Span("lr", seg.start, seg.end, seg.spec.shape, source, detail))
+        for kind, segments in (("lr", self._segments), ("batch", self._batch_segments)):
+            for seg in segments:
+                detail = {"shape": seg.spec.shape, "milestones": list(seg.milestones)}
+                source = self._source(kind, seg.index)
+                out.append(Span(kind, seg.start, seg.end, seg.spec.shape, source, detail))
         for tick, i, ev, layer, sites in self._fired:
             if ev.action == "ramp":
                 end = min(tick + ev.over, self.steps)
@@ -653,6 +696,8 @@ class CompiledTimeline:
         out._phase_of = np.concatenate([self._phase_of[:at], new._phase_of[at:]])
         out._lr = np.concatenate([self._lr[:at], new._lr[at:]])
         out._lr_unscaled = np.concatenate([self._lr_unscaled[:at], new._lr_unscaled[at:]])
+        out._batch = np.concatenate([self._batch[:at], new._batch[at:]])
+        out.units = with_batch(new.units, out._batch, new._base_batch)
         out._edges = {t: e for t, e in self._edges.items() if t < at}
         out._edges.update({t: list(e) for t, e in new._edges.items() if t >= at})
         out._marks = {t: e for t, e in self._marks.items() if t < at}

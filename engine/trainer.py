@@ -419,7 +419,7 @@ class _Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         start = time.perf_counter()
-        w, size = self.world, self.spec.train.batch_size
+        w, size = self.world, self.timeline.batch_at(t)  # timeline.batch, per rank
         batch = self.steering.task.batch("train", size * w.size, self.batches)
         if w.distributed:  # every rank draws the global batch and trains on its own slice
             batch = batch.rows(w.rank * size, (w.rank + 1) * size)
@@ -451,7 +451,8 @@ class _Trainer:
             "train/loss": loss_value,
             "lr": lr,
             "grad_norm": grad_norm.item(),
-            "tokens_per_s": self.tokens_per_tick / elapsed,
+            "tokens_per_s": self.timeline.tokens_of_tick(t) / elapsed,
+            "batch_size": size,
             **pruned,
         }
         # a norm's strength whenever it changes: the record holds every strength trained with

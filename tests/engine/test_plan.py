@@ -115,8 +115,9 @@ def test_every_preset_plans_what_the_cli_prints_and_the_trainer_compiles(
     plan = engine.plan_timeline(spec)
     assert cli_csv(capsys, path, variant) == csv_of(plan)
     trained = set_up(runnable(spec), SINGLE).timeline  # set-up only: nothing is written
-    assert trained.units == plan.units
+    assert trained.units == plan.units  # the batch lane's token sums included
     assert np.array_equal(trained.lr_curve(), plan.lr_curve())
+    assert np.array_equal(trained.batch_curve(), plan.batch_curve())
     for site in plan.sites:
         assert np.array_equal(trained.strength_curve(site), plan.strength_curve(site)), site
     assert [(e.tick, e.kind, e.label) for e in trained.edges()] == [
@@ -237,7 +238,8 @@ def test_every_preset_run_logs_its_plan(name, path, variant, spec, tmp_path):
     plan = engine.plan_timeline(spec)
     handle = start_run(spec, tmp_path)
     assert handle.join(900) and handle.status == "finished", handle.error
-    lr, strengths, _ = logged(handle.run_dir, plan)
+    lr, strengths, record = logged(handle.run_dir, plan)
     assert lr.tolist() == plan.lr_curve().tolist()
+    assert record.scalars("batch_size")[1].tolist() == plan.batch_curve().tolist()
     for site in plan.sites:
         assert strengths[site].tolist() == plan.strength_curve(site).tolist(), site

@@ -98,6 +98,8 @@ class Shown:
     def x_of(self, ticks: np.ndarray, mode: str, walls: np.ndarray | None = None) -> np.ndarray:
         """x of ``ticks`` (with their wall times, for ``wall``) in ``mode``."""
         if mode == "tokens":  # tokens seen once tick t has trained
+            if self.timeline is not None and self.timeline.units.curve is not None:
+                return self.timeline.tokens_at(ticks + 1)  # a batch lane: they vary per tick
             return (ticks + 1) * self.tokens_per_tick
         if mode == "wall":
             start = self.started if self.started is not None else (walls[0] if len(walls) else 0)

@@ -60,11 +60,13 @@ class AxisUnit:
         """Unit value of one tick."""
         if self.name == "%":
             return 100.0 / self.units.steps
-        if self.name == "tokens":
-            return float(self.units.tokens_per_tick)
+        if self.name == "tokens":  # with a batch lane, the run's mean (``value`` is exact)
+            return self.units.tokens_before(self.units.steps) / max(self.units.steps, 1)
         return 1.0
 
     def value(self, tick: float) -> float:
+        if self.name == "tokens":  # tokens seen before the tick: the batch lane integrated
+            return float(self.units.tokens_at(tick))
         return tick * self.per_tick
 
     def label(self, tick: float) -> str:
@@ -85,7 +87,7 @@ class AxisUnit:
         if self.name == "ticks":
             return tick
         if self.name == "tokens":
-            return self._tokens(tick * self.units.tokens_per_tick, tick)
+            return self._tokens(self.units.tokens_before(tick), tick)
         # "%": the shortest decimal p whose floor(p/100 * steps) is the tick
         exact = Fraction(tick * 100, self.units.steps)
         for places in range(MAX_DECIMALS + 1):
@@ -117,7 +119,7 @@ class AxisUnit:
         if self.name == "%":
             text = _decimal(Fraction(v).limit_denominator(1000))
             return f"{text}%" if text is not None else self.position_at(round(tick))
-        return self._tokens(int(v), int(v // self.units.tokens_per_tick))
+        return self._tokens(int(v), self.units.tick_of_token(int(v)))
 
     def default_grid(self) -> float:
         """The grid giving about a hundred snap points over the run."""
@@ -150,5 +152,5 @@ class UnitAxis(pg.AxisItem):
         if self.unit.name == "%":
             return [f"{v * k:.4g}%" for v in values]
         if self.unit.name == "tokens":
-            return [si(v * k) for v in values]
+            return [si(self.unit.value(v)) for v in values]
         return [f"{v:.0f}" for v in values]
