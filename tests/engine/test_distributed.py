@@ -122,3 +122,34 @@ def test_a_killed_rank_ends_the_job_and_leaves_a_resumable_folder(tmp_path):
     run = open_run(run_dir)
     assert run.status == "finished" and run.meta["world_size"] == 1
     assert list(run.scalars("train/loss")[0]) == list(range(400))
+
+
+def test_two_ranks_on_a_batch_ramp_train_what_one_process_trains_with_it_doubled(tmp_path):
+    """timeline.batch is per rank, as train.batch_size: 2, 3, 4, 5 sequences on each of two
+    ranks (each its slice of the 4, 6, 8, 10 drawn) train what one process trains on 4 .. 10."""
+    ramp = [{"start": 0, "end": 4, "shape": "linear", "from": 1, "to": 5}]
+    spec = tiny_spec(train={"threads": 1, "steps": 8, "eval_every": 0}, timeline={"batch": ramp})
+    save_spec(spec, tmp_path / "spec.yaml")
+    out = subprocess.run(
+        [*TORCHRUN, "-m", "engine", "run", tmp_path / "spec.yaml", "--runs-dir", tmp_path / "runs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    (folder,) = (tmp_path / "runs").iterdir()
+    ddp = open_run(folder)
+    assert ddp.scalars("batch_size")[1].tolist() == [2, 3, 4, 5, 4, 4, 4, 4]
+    doubled = [{**ramp[0], "from": 2, "to": 10}]
+    single = start_run(
+        tiny_spec(
+            train={"threads": 1, "steps": 8, "eval_every": 0, "batch_size": 8},
+            timeline={"batch": doubled},
+        ),
+        tmp_path / "single",
+    )
+    assert single.join(120) and single.status == "finished"
+    a = ddp.scalars("train/loss")[1]
+    b = open_run(single.run_dir).scalars("train/loss")[1]
+    assert max(abs(x - y) / y for x, y in zip(a, b)) < 1e-5  # same batches, reduction order aside
