@@ -26,8 +26,8 @@ from engine.positions import Units, units_for
 from engine.safe_yaml import load_yaml
 from engine.timeline import CompiledTimeline, compile_timeline
 
-KINDS = ("phases", "lr", "batch", "layernorm", "marks")  # compiled lists, as in error paths
-_ITEM = re.compile(r"^timeline\.(phases|lr|batch|layernorm|marks)\[(\d+)\]")
+KINDS = ("phases", "lr", "batch", "layernorm", "marks", "quantize")  # compiled lists, as in paths
+_ITEM = re.compile(r"^timeline\.(phases|lr|batch|layernorm|marks|quantize)\[(\d+)\]")
 _CACHE_LIMIT = 64
 STRENGTH_PREFIX = "ln_strength/"  # a run logs ln_strength/<site> at each tick it changes
 _measured: dict[tuple, tuple[int, int]] = {}

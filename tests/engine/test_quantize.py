@@ -1,5 +1,6 @@
 """Post-training int8 dynamic quantization of a trained run, against its fp32 self."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from engine.checkpoint import checkpoint_path, load_checkpoint
 from engine.cli import main as cli_main
 from engine.errors import ConfigError
 from engine.model import build_model
+from engine.plan import plan_timeline
 from engine.qat import install_qat, remove_qat
 from engine.quantize import int8_report, quantize_int8
 from engine.runs import open_run
@@ -173,3 +175,12 @@ def test_bad_quantize_specs_are_refused_naming_their_field(items, train, path):
     with pytest.raises(ConfigError) as err:
         tiny_spec(train=train, timeline={"quantize": items})
     assert err.value.path == path, err.value
+
+
+def test_a_lenient_compile_leaves_a_bad_quantize_item_out():
+    spec = qat_spec(at=5, steps=20)
+    bad = dataclasses.replace(spec.timeline.quantize[0], at=500)  # past the end
+    spec = dataclasses.replace(spec, timeline=dataclasses.replace(spec.timeline, quantize=[bad]))
+    compiled = plan_timeline(spec, lenient=True)  # what the editor draws of a spec being edited
+    assert [e.path for e in compiled.errors] == ["timeline.quantize[0].at"]
+    assert not [e for e in compiled.edges() if e.kind == "quantize"]
