@@ -1,8 +1,10 @@
 """Steering's control channel: tokens/s with the per-tick poll of the ``revisions`` table against
 none, side by side in one process.
 
-A running run looks for revisions once per tick: ``RunWriter.pending_revisions``, which is one
-indexed SELECT (``has_pending_revisions``) when nothing waits. The "none" arm replaces both
+A running run looks for revisions at a tick boundary at most every 0.1 s of wall time
+(``engine.trainer.STORE_POLL_SECONDS``; every tick before that change):
+``RunWriter.pending_revisions``, one indexed SELECT (``has_pending_revisions``) when nothing
+waits. The "none" arm replaces both
 methods on ``engine.runs.RunWriter`` by ones that return False / [] without touching SQLite, so
 the two arms train the same spec and differ only by the poll. They alternate (ABBA order, after
 a warm-up run) so load from elsewhere hits both alike. Mid-run evaluations, checkpoints and
@@ -15,8 +17,7 @@ ticks), so set-up is left out and the poll is in. On a shared 2-core machine a w
 resolves only a few percent, so one more run per spec times each poll where it runs (on the
 training thread, ``perf_counter`` around the call) and sums the polls' share of the run's
 ticks; and the poll alone is timed many times against a store like a running run's.
-And one more run per spec switches the poll on and off every few ticks, so the two arms share
-the load tick by tick. ``--rounds 0`` skips the alternating runs.
+``--rounds 0`` skips the alternating runs.
 
     .venv/bin/python benchmarks/steer_cost.py [--rounds 6] [--baby-steps 200]
         [--tiny-steps 2000] [--polls 20000]
@@ -149,44 +150,8 @@ def in_run_polls(spec, runs_dir: Path) -> dict[str, float]:
         # the training thread's own CPU time: what the load from other processes moves least
         "cpu_median": 1e6 * float(np.median(cpu)),
         "cpu_share": float(np.sum(cpu) / (thread["last"] - thread["first"])),
+        "polls_per_tick": len(spent) / spec.train.steps,
     }
-
-
-def interleaved(spec, runs_dir: Path, block: int) -> dict[str, float]:
-    """One run of ``spec`` whose poll is switched on and off every ``block`` ticks (the
-    "none" blocks return [] at once), so both arms share the machine's load tick by tick:
-    (mean tick with / mean tick without, the same for medians, in ms)."""
-    plain, arm_of = RunWriter.pending_revisions, []
-
-    def switched(self):
-        on = (len(arm_of) // block) % 2 == 0
-        arm_of.append(on)
-        return plain(self) if on else []
-
-    walls: dict[int, float] = {}
-
-    def sink(batch):
-        for msg in batch:
-            if isinstance(msg, Scalars) and "train/loss" in msg.values:
-                walls[msg.tick] = msg.wall
-
-    RunWriter.pending_revisions = switched
-    try:
-        handle = start_run(spec, runs_dir, sink)
-        assert handle.join() and handle.status == "finished", handle.error
-    finally:
-        RunWriter.pending_revisions = plain
-    assert len(arm_of) == spec.train.steps == len(walls)
-    # the gap before tick k holds the poll before it (arm_of[k]) and tick k's step
-    gaps = np.diff([walls[t] for t in range(spec.train.steps)])
-    on = np.array(arm_of[1:])
-    out = {
-        "mean_with": 1e3 * gaps[on].mean(),
-        "mean_none": 1e3 * gaps[~on].mean(),
-        "median_with": 1e3 * np.median(gaps[on]),
-        "median_none": 1e3 * np.median(gaps[~on]),
-    }
-    return out
 
 
 def measure(name: str, spec, rounds: int, tmp: Path) -> dict:
@@ -203,7 +168,6 @@ def measure(name: str, spec, rounds: int, tmp: Path) -> dict:
     return {
         "name": name,
         "in_run": in_run_polls(spec, tmp),
-        "interleaved": interleaved(spec, tmp, 10 if spec.train.steps < 1000 else 50),
         "arms": arms,
         "ratios": ratios,
         "cpu_ratios": cpu_ratios,
@@ -262,29 +226,18 @@ def main() -> None:
             )
         print()
     print(
-        "| spec | poll in the run, wall median / mean / max (µs) | share of the ticks' wall time "
-        "| ratio it implies | poll's thread CPU, median (µs) | share of the training thread's "
-        "CPU | ratio it implies |"
+        "| spec | polls per tick | poll in the run, wall median / mean / max (µs) | share of the "
+        "ticks' wall time | ratio it implies | poll's thread CPU, median (µs) | share of the "
+        "training thread's CPU | ratio it implies |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         q = r["in_run"]
         print(
-            f"| {r['name']} | {q['median']:.1f} / {q['mean']:.1f} / {q['max']:.0f} "
+            f"| {r['name']} | {q['polls_per_tick']:.3f} "
+            f"| {q['median']:.1f} / {q['mean']:.1f} / {q['max']:.0f} "
             f"| {q['share']:.5f} | {1 - q['share']:.4f} | {q['cpu_median']:.1f} "
             f"| {q['cpu_share']:.5f} | {1 - q['cpu_share']:.4f} |"
-        )
-    print(
-        "\n| spec | interleaved in one run: mean tick with / without (ms) | ratio of means "
-        "| median tick with / without (ms) | ratio of medians |"
-    )
-    print("|---|---|---|---|---|")
-    for r in rows:
-        q = r["interleaved"]
-        print(
-            f"| {r['name']} | {q['mean_with']:.3f} / {q['mean_none']:.3f} "
-            f"| {q['mean_none'] / q['mean_with']:.4f} | {q['median_with']:.3f} / "
-            f"{q['median_none']:.3f} | {q['median_none'] / q['median_with']:.4f} |"
         )
     print(
         f"\none poll alone (min over 5 repeats of the mean of {args.polls}, on a store with 20 "
