@@ -87,7 +87,7 @@ def zlib_bytes(model: nn.Module) -> int:
 @torch.no_grad()
 def _score(model: nn.Module, batches: list) -> tuple[float, float]:
     """(mean loss, tokens/s) of ``model`` over ``batches``; the first batch also warms up."""
-    from engine.trainer import batch_loss  # the trainer's own loss: the same val/loss
+    from engine.loss import batch_loss  # the trainer's own loss: the same val/loss
 
     batch_loss(model, batches[0])
     total, tokens = 0.0, 0

@@ -21,11 +21,9 @@ from collections import deque
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from engine.checkpoint import load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint
 from engine.config import RunSpec
-from engine.data import Batch
 from engine.distributed import (
     SINGLE,
     World,
@@ -37,6 +35,7 @@ from engine.distributed import (
 from engine.errors import ConfigError
 from engine.handle import Pump, RunHandle, Sink
 from engine.live_plan import Accepted, LivePlan, kept_ticks
+from engine.loss import batch_loss
 from engine.messages import Event, Log, Scalars, Status
 from engine.micro_batch import accumulate
 from engine.plan import STRENGTH_PREFIX
@@ -56,17 +55,6 @@ from engine.runs import (
 from engine.setup import Parts, set_up
 from engine.specs import load_spec, save_spec
 from engine.steering import diff_snapshots
-
-
-def batch_loss(model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean cross-entropy over loss-bearing positions, logits (B, T, V)); for a
-    classification head, over the examples, with logits (B, n_classes)."""
-    logits = model(batch.x, batch.src)
-    if logits.dim() == 2:
-        return F.cross_entropy(logits, batch.y), logits
-    loss = F.cross_entropy(logits.flatten(0, 1), batch.y.flatten(), ignore_index=-1)
-    return loss, logits
-
 
 REVISION_POLL_SECONDS = 0.5  # how often a paused run looks for revisions
 STORE_POLL_SECONDS = 0.1  # how often a training run reads the store's revisions table
