@@ -87,3 +87,61 @@ def test_the_diff_lists_each_runs_revisions():
     rows = {r.path: r for r in spec_diff([spec, spec], timelines=[plan, steered])}
     assert rows["revision 1"].values == ("—", "from tick 25")
     assert rows["revision 1"].kind == "added"
+
+
+def test_a_run_another_process_trains_is_steered_from_the_runs_dock(
+    make_main_window, tmp_path, qtbot
+):
+    """Runs ▸ Steer… on a run `python -m engine run` trains: the run's spec, edited, goes to
+    it as a revision; a refusal stays in the dialog."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QDialog
+
+    from tests.engine.helpers import tiny_spec
+    from tests.workbench.focus_helpers import click_row
+    from tests.workbench.helpers import dialog
+
+    window = make_main_window()
+    spec = tiny_spec(train={"steps": 50_000, "checkpoint_every": 0, "eval_every": 0})
+    engine.save_spec(spec, tmp_path / "long.yaml")
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", tmp_path / "long.yaml", "--runs-dir",
+         window.runs.runs_dir],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        qtbot.waitUntil(lambda: bool(window.runs.model.rows), timeout=60_000)
+        path = window.runs.model.rows[0].path
+        qtbot.waitUntil(lambda: window.runs.model.get(path).summary.ticks > 5, timeout=60_000)
+        click_row(qtbot, window, path)
+        actions = window.runs.actions
+        qtbot.waitUntil(actions.steer_action.isEnabled, timeout=10_000)
+        actions.steer_action.trigger()
+        box = dialog(qtbot, window.runs, "steerDialog")
+        assert engine.spec_from_yaml(box.editor.toPlainText()) == spec  # its name kept
+        box.editor.setPlainText(engine.dump_spec(engine.replace(spec, {"model.d_model": 64})))
+        box.go.click()
+        qtbot.waitUntil(lambda: box.error.isVisible(), timeout=20_000)
+        assert box.error.text().startswith("model.d_model cannot change during a run")
+        box.editor.setPlainText(engine.dump_spec(engine.replace(spec, {"train.lr": 3e-4})))
+        box.go.click()
+
+        def applied() -> bool:
+            return [r.state for r in engine.open_run(path).revisions()] == ["refused", "applied"]
+
+        qtbot.waitUntil(applied, timeout=20_000)
+        qtbot.waitUntil(lambda: window.runs.findChild(QDialog, "steerDialog") is None)  # closed
+        revs = engine.open_run(path).revisions()
+        assert [(r.state, r.source, r.detail) for r in revs] == [
+            ("refused", "window", revs[0].detail),
+            ("applied", "window", "train.lr"),
+        ]
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)

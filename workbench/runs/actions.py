@@ -11,6 +11,7 @@ any other run, and ``shutdown`` stops them cleanly.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from workbench.dialogs import ask_confirm, ask_save_path, ask_text
 from workbench.plots.export import export_plot
 from workbench.runs.export import write_scalars_csv
 from workbench.runs.follow import LIVE
-from workbench.runs.fork_dialog import BranchDialog, ForkDialog
+from workbench.runs.fork_dialog import BranchDialog, ForkDialog, SteerDialog
 from workbench.training.focus import latest_checkpoint_tick
 from workbench.training.session import limit_threads
 from workbench.workers import TaskRunner
@@ -78,6 +79,12 @@ class RunsActions:
             "edited spec from that tick on",
             self.ask_branch,
         )  # fmt: skip
+        self.steer_action = action(
+            "runsSteerAction", "Steer…",
+            "Send an edited spec to a run another process is training: its future changes "
+            "from a tick on (a revision)",
+            self.ask_steer,
+        )  # fmt: skip
         self.finetune_action = action(
             "runsFinetuneAction", "Finetune from…",
             "A new spec in the Config panel that starts from this run's latest checkpoint",
@@ -130,6 +137,7 @@ class RunsActions:
             self.reveal_action,
             self.open_spec_action,
             self.export_action,
+            self.steer_action,
         ]
 
     # --- state ---
@@ -144,6 +152,10 @@ class RunsActions:
         self.resume_action.setEnabled(bool(one and one.summary.status in RESUMABLE and has_ckpt))
         self.fork_action.setEnabled(has_ckpt)
         self.branch_action.setEnabled(bool(one and one.summary.ticks > 1))
+        # a run another process trains (this window steers its own from the Timeline editor)
+        live = bool(one and one.summary.status in LIVE)
+        theirs = live and engine.open_run(one.path).meta.get("pid") != os.getpid()
+        self.steer_action.setEnabled(bool(theirs))
         self.finetune_action.setEnabled(has_ckpt)
         self.export_hf_action.setEnabled(has_ckpt)  # one run's model
         for a in (self.rename_action, self.reveal_action, self.open_spec_action):
@@ -245,6 +257,39 @@ class RunsActions:
         self.replays.submit(
             lambda: engine.prepare_branch(path, tick, runs_dir, cancel=self._cancel), ready, failed
         )
+
+    def ask_steer(self) -> None:
+        """The Steer dialog for the one run selected, which another process trains."""
+        rows = self._rows()
+        if len(rows) != 1:
+            return
+        path = rows[0].path
+        dialog = SteerDialog(
+            self.panel, engine.open_run(path), lambda at, spec: self.steer(path, at, spec, dialog)
+        )
+        dialog.open()
+
+    def steer(self, path: Path, at: int | None, spec: engine.RunSpec, dialog=None) -> None:
+        """Send ``spec`` to the run at ``path`` as a revision from ``at`` (None: its next tick),
+        off the GUI thread; the answer goes to the log and to ``dialog``."""
+
+        def done(rev: engine.Revision) -> None:
+            if rev.state == "applied":
+                self._say(
+                    f"{path.name}: rev {rev.number} applies from tick {rev.tick}: {rev.detail}"
+                )
+                self.panel.refresh_now(path)
+            else:
+                self._say(f"{path.name}: revision refused: {rev.detail}", "warning")
+            if dialog is not None:
+                dialog.answered(None if rev.state == "applied" else rev.detail)
+
+        def failed(exc: Exception) -> None:
+            self._say(f"cannot steer {path.name}: {exc}", "error")
+            if dialog is not None:
+                dialog.answered(str(exc))
+
+        self.replays.submit(lambda: engine.steer_run(path, spec, at, source="window"), done, failed)
 
     def ask_finetune(self) -> None:
         rows = self._rows()

@@ -77,6 +77,8 @@ class _NewRunDialog(QDialog):
         self.resize(620, 560)
 
     def _named(self, spec: engine.RunSpec) -> engine.RunSpec:
+        if not self._suffix:  # the same run's spec, edited: its name stays
+            return spec
         return dataclasses.replace(spec, name=f"{spec.name}-{self._suffix}")
 
     def _start(self, spec: engine.RunSpec) -> None:  # the subclass's callback
@@ -160,3 +162,44 @@ class BranchDialog(_NewRunDialog):
 
     def _start(self, spec: engine.RunSpec) -> None:
         self._on_branch(self.tick.value(), spec, self.paused.isChecked())
+
+
+SteerCallback = Callable[[int | None, engine.RunSpec], None]  # (from tick or None, edited spec)
+
+
+class SteerDialog(_NewRunDialog):
+    """Steer a run another process trains (``python -m engine run``, a study, torchrun): its
+    spec as it follows it now, edited, sent as a revision (``engine.steer_run``) from a tick
+    (default: its next). The answer comes back through ``answered``: the dialog closes on an
+    applied revision and shows a refusal's one line, staying open to be fixed."""
+
+    def __init__(self, parent: QWidget, record: engine.RunRecord, on_steer: SteerCallback):
+        tick = record.summary().ticks
+        super().__init__(parent, record, "steer", "", engine.spec_at(record.path, tick))
+        self._on_steer = on_steer
+        self.tick = QSpinBox(objectName="steerTick")
+        self.tick.setRange(tick, max(record.spec.train.steps - 1, tick))
+        self.tick.setSpecialValueText("its next tick")  # the minimum: no --from
+        self.form.addRow("Apply from tick", self.tick)
+        self.spec_label.setText("The run's spec as it follows it now; edit its future:")
+
+    def _start(self, spec: engine.RunSpec) -> None:
+        tick = self.tick.value()
+        self._on_steer(None if tick == self.tick.minimum() else tick, spec)
+
+    def _try(self) -> None:
+        try:
+            self._start(engine.spec_from_yaml(self.editor.toPlainText()))
+        except engine.ConfigError as exc:
+            self.answered(str(exc))
+            return
+        self.go.setEnabled(False)  # sent: the run answers within a tick
+
+    def answered(self, refusal: str | None) -> None:
+        """The run's answer: None (applied) closes the dialog; a refusal is shown."""
+        self.go.setEnabled(True)
+        if refusal is None:
+            self.accept()
+            return
+        self.error.setText(refusal)
+        self.error.show()
