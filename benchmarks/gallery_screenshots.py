@@ -8,9 +8,10 @@ as the Runs browser shows it once the preset has trained:
   (``pretrain`` not selected);
 - ``grokking-mini``: the Metrics tab, train and held-out accuracy of the one run (held-out
   accuracy rises hundreds of ticks after train accuracy saturates);
-- ``pre-vs-post-ln`` and ``layernorm-vs-rmsnorm-vs-none``: the Loss tab, every variant's train
-  and val loss overlaid, smoothed at 0.95 (their batches of 12 make the raw train loss noisy)
-  and zoomed to the range where the variants part (the first ticks' loss runs off the top).
+- ``pre-vs-post-ln``, ``layernorm-vs-rmsnorm-vs-none`` and ``compression``: the Loss tab, every
+  variant's train and val loss overlaid, smoothed at 0.95 (their batches of 12 make the raw train
+  loss noisy) and zoomed to the range where the variants part (the first ticks' loss runs off the
+  top).
 
 On the Metrics tab only the curves named above stay visible (the runs' other task metrics are
 hidden and left out of the legend), so the comparison reads at a glance. The Runs table is
@@ -65,6 +66,8 @@ SHOTS = (
     # and zoomed in below the first ticks' 4.5 nats, where the variants part
     Shot("pre-vs-post-ln", "loss", smoothing=LM_SMOOTHING, y_range=(1.8, 3.3)),
     Shot("layernorm-vs-rmsnorm-vs-none", "loss", smoothing=LM_SMOOTHING, y_range=(1.9, 3.4)),
+    # the six runs part by a few hundredths: zoomed to the last 300 ticks' range
+    Shot("compression", "loss", smoothing=LM_SMOOTHING, y_range=(2.15, 2.9)),
 )
 
 

@@ -179,6 +179,23 @@ def test_spec_diff_events_added_removed_moved_changed():
     assert spec_diff([base, base]) == []
 
 
+def test_spec_diff_shows_the_compression_lanes():
+    from engine.specs import replace
+    from tests.engine.helpers import tiny_spec
+
+    dense = tiny_spec()
+    pruned = replace(dense, {"timeline.prune": [{"start": 5, "end": 20, "params": ["blocks"]}]})
+    once = replace(dense, {"timeline.prune": [{"start": 19, "end": 20, "params": ["blocks"]}]})
+    qat = replace(dense, {"timeline.quantize": [{"at": 10, "mode": "qat"}]})
+    assert {r.path: r.kind for r in spec_diff([dense, pruned, qat])} == {
+        "timeline.prune[[blocks]]": "added",  # the patterns, as a list
+        "timeline.quantize[qat]": "added",
+    }
+    assert {r.path: r.kind for r in spec_diff([pruned, once])} == {
+        "timeline.prune[[blocks]]": "moved"
+    }
+
+
 def _write_stats(run_dir, tick: int, center: float) -> None:
     """One synthetic capture of site 0.attn (in and out) into an existing run's store."""
     counts = np.array([1, 4, 10, 4, 1], dtype=np.int64)

@@ -1,9 +1,9 @@
 """Spec diff: which fields differ between the specs of several runs, timeline events included.
 
 Ordinary fields are compared by their dotted path (``train.lr``, ``model.norm_position``). The
-timeline's lists (phases, lr, layernorm, marks) are compared by event, not by index, so that
-inserting one event does not make every later one look changed. Each event of the first run
-(the reference) is matched in the others, in this order:
+timeline's lists (phases, lr, layernorm, marks, prune, quantize) are compared by event, not by
+index, so that inserting one event does not make every later one look changed. Each event of
+the first run (the reference) is matched in the others, in this order:
 
 1. an identical event;
 2. the same event at another position (``at``, ``start``/``end``, ``every``): *moved*;
@@ -31,18 +31,24 @@ POSITION = {
     "lr": ("start", "end"),
     "layernorm": ("at",),
     "marks": ("at", "every"),
+    "prune": ("start", "end", "every"),
+    "quantize": ("at",),
 }
 IDENTITY = {
     "phases": ("name",),
     "lr": ("shape",),
     "layernorm": ("action", "layers"),
     "marks": ("action", "text"),
+    "prune": ("name", "params"),
+    "quantize": ("mode",),
 }
 DEFAULTS = {  # what an omitted field means (events are stored compactly, without defaults)
     "phases": {"start": 0},
     "lr": {"start": 0, "end": "100%", "shape": "constant"},
     "layernorm": {"at": 0, "action": "set", "layers": "all"},
     "marks": {"action": "note", "text": ""},
+    "prune": {"start": 0, "end": "100%", "every": 10, "name": ""},
+    "quantize": {"at": 0, "mode": "qat"},
 }
 
 
