@@ -17,12 +17,13 @@ On the Metrics tab only the curves named above stay visible (the runs' other tas
 hidden and left out of the legend), so the comparison reads at a glance. The Runs table is
 filtered to the preset's runs.
 
-Each preset trains headless with the engine API (``train.threads: 1``; about 6-8 minutes for all
-five on a laptop CPU), into a fresh temporary folder or the first ``--runs-dir``. With
-``--reuse``, runs already trained in the ``--runs-dir`` folders are used instead (the newest
-finished ones of each preset; a preset with none there is trained into the first folder). The
-real window then opens offscreen at 1280x800 on the folder holding each preset's runs, selects
-them in the Runs browser and raises the tab. Run from the repository root:
+Each preset trains headless with the engine API (``train.threads: 1``; about 6-8 minutes for the
+first five on a laptop CPU, compression's six runs 8 to 20 minutes more on a shared 2-core one),
+into a fresh temporary folder or the first ``--runs-dir``. With ``--reuse``, runs already trained in
+the ``--runs-dir`` folders are used instead (the newest finished ones of each preset; a preset with
+none there is trained into the first folder). The real window then opens offscreen at 1280x800 on
+the folder holding each preset's runs, selects them in the Runs browser and raises the tab. Run from
+the repository root:
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gallery_screenshots.py [--out DIR]
         [--runs-dir DIR ...] [--reuse] [--only PRESET ...]
