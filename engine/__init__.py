@@ -41,6 +41,7 @@ from engine.plan import (
     write_timeline_csv,
 )
 from engine.positions import Units, resolve_position, units_for
+from engine.pruning import PruneGroup, compile_prune
 from engine.revisions import Revision
 from engine.run_edit import delete_run, rename_run, run_tags, set_tags
 from engine.run_rows import ScalarRows, read_scalars
@@ -89,6 +90,7 @@ def export_run_hf(run_dir, out_dir):
 
 
 __all__ = [
+    "compile_prune",
     "HAS_TENSORBOARD",
     "write_tensorboard",
     "ActivationHistory",
@@ -107,6 +109,7 @@ __all__ = [
     "NormEvent",
     "PhaseSpec",
     "Position",
+    "PruneGroup",
     "PruneSpec",
     "QuantizeSpec",
     "RunHandle",

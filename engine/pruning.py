@@ -102,50 +102,62 @@ class PruneGroup:
         return out
 
 
-def compile_prune(spec: RunSpec, units: Units) -> list[PruneGroup]:
+def compile_prune(spec: RunSpec, units: Units, lenient: bool = False) -> list[PruneGroup]:
     """Check and resolve ``timeline.prune`` against the run's units; ConfigError naming the
     item's field. An item whose positions are epochs while the data is unknown is skipped (it
-    is checked once the data is built, as LR segments are)."""
+    is checked once the data is built, as LR segments are). ``lenient``: an item with an error
+    is left out instead (the editor draws every good item of a timeline being edited)."""
     groups: list[PruneGroup] = []
     names: dict[str, int] = {}
     for i, item in enumerate(spec.timeline.prune):
-        path = f"timeline.prune[{i}]"
-        if not item.params:
-            raise ConfigError(f"{path}.params", "names no weights: give at least one pattern")
-        for j, pattern in enumerate(item.params):
-            timeline.check_pattern(pattern, f"{path}.params[{j}]", spec.model)
-        if item.to < item.from_:
-            raise ConfigError(
-                f"{path}.to",
-                f"{item.to} is below from={item.from_}: pruning only adds zeros (masks only grow)",
-            )
-        if item.name:
-            check_name(item.name, f"{path}.name")
-        name = item.name or "+".join(item.params)
-        if name in names:
-            raise ConfigError(
-                f"{path}.name", f"{name!r} is already the name of timeline.prune[{names[name]}]"
-            )
-        names[name] = i
-        start = resolve_position(item.start, f"{path}.start", units)
-        end = resolve_position(item.end, f"{path}.end", units)
-        if start is None or end is None:
+        try:
+            group = _group(spec, units, i, item, names)
+        except ConfigError:
+            if not lenient:
+                raise
             continue
-        if start > units.steps - 1:
-            raise ConfigError(
-                f"{path}.start",
-                f"tick {start} is past the end of the run (train.steps={units.steps})",
-            )
-        if end <= start:
-            raise ConfigError(f"{path}.end", f"must be after start ({start}), got {end}")
-        if end > units.steps:
-            raise ConfigError(
-                f"{path}.end", f"tick {end} is past the end of the run (train.steps={units.steps})"
-            )
-        groups.append(
-            PruneGroup(i, name, start, end, item.every, item.from_, item.to, tuple(item.params))
-        )
+        if group is not None:
+            groups.append(group)
     return groups
+
+
+def _group(spec: RunSpec, units: Units, i: int, item, names: dict[str, int]) -> PruneGroup | None:
+    """Item ``i`` of ``timeline.prune`` resolved (None: its positions wait for the data);
+    ``names`` holds the group names taken by the items before it."""
+    path = f"timeline.prune[{i}]"
+    if not item.params:
+        raise ConfigError(f"{path}.params", "names no weights: give at least one pattern")
+    for j, pattern in enumerate(item.params):
+        timeline.check_pattern(pattern, f"{path}.params[{j}]", spec.model)
+    if item.to < item.from_:
+        raise ConfigError(
+            f"{path}.to",
+            f"{item.to} is below from={item.from_}: pruning only adds zeros (masks only grow)",
+        )
+    if item.name:
+        check_name(item.name, f"{path}.name")
+    name = item.name or "+".join(item.params)
+    if name in names:
+        raise ConfigError(
+            f"{path}.name", f"{name!r} is already the name of timeline.prune[{names[name]}]"
+        )
+    names[name] = i
+    start = resolve_position(item.start, f"{path}.start", units)
+    end = resolve_position(item.end, f"{path}.end", units)
+    if start is None or end is None:
+        return None
+    if start > units.steps - 1:
+        raise ConfigError(
+            f"{path}.start",
+            f"tick {start} is past the end of the run (train.steps={units.steps})",
+        )
+    if end <= start:
+        raise ConfigError(f"{path}.end", f"must be after start ({start}), got {end}")
+    if end > units.steps:
+        raise ConfigError(
+            f"{path}.end", f"tick {end} is past the end of the run (train.steps={units.steps})"
+        )
+    return PruneGroup(i, name, start, end, item.every, item.from_, item.to, tuple(item.params))
 
 
 def check_prune(spec: RunSpec) -> None:

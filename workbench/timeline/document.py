@@ -23,8 +23,9 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 import engine
 from engine import RunSpec, TimelineConfig, validate
 
-KINDS = ("phases", "lr", "layernorm", "marks")  # TimelineConfig's lists, as in error paths
-_ITEM_PATH = re.compile(r"^timeline\.(phases|lr|layernorm|marks)\[(\d+)\]")
+# TimelineConfig's lists, as in error paths
+KINDS = ("phases", "lr", "batch", "layernorm", "marks", "prune", "quantize")
+_ITEM_PATH = re.compile(rf"^timeline\.({'|'.join(KINDS)})\[(\d+)\]")
 
 
 def item_of(error: engine.ConfigError | None) -> tuple[str, int] | None:

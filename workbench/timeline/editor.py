@@ -28,6 +28,7 @@ from workbench.bridge import Throttle
 from workbench.timeline import edits, geometry
 from workbench.timeline.document import TimelineDoc, item_of
 from workbench.timeline.lanes import MarkLane, PhaseLane, Selection
+from workbench.timeline.lever_lanes import BatchLane, CompressionLane, add_prune, add_quantize
 from workbench.timeline.lr_lanes import LRLane, SegmentLane
 from workbench.timeline.norm_lane import NormLane
 from workbench.timeline.properties import ItemDialog, PropertiesPanel
@@ -43,6 +44,9 @@ KIND_TITLES = {
     "lr": "LR segment",
     "layernorm": "LayerNorm event",
     "marks": "Mark",
+    "batch": "Batch segment",
+    "prune": "Pruning",
+    "quantize": "Quantize event",
 }
 
 
@@ -102,13 +106,17 @@ class TimelineEditor(QWidget):
         self.phase_lane = PhaseLane(self)
         self.segment_lane = SegmentLane(self)
         self.lr_lane = LRLane(self)
+        self.batch_lane = BatchLane(self)
         self.norm_lane = NormLane(self)
+        self.compression_lane = CompressionLane(self)
         self.mark_lane = MarkLane(self, {"bottom": self.axis})
         self.lanes = [
             self.phase_lane,
             self.segment_lane,
             self.lr_lane,
+            self.batch_lane,
             self.norm_lane,
+            self.compression_lane,
             self.mark_lane,
         ]
         self.cursors = []
@@ -451,6 +459,17 @@ class TimelineEditor(QWidget):
         if not self.editable:
             menu.setEnabled(False)
         return menu
+
+    def add_lever_actions(self, menu: QMenu, x: float, batch: bool = True) -> None:
+        """The entries that add the other levers' items at ``x``: their lanes show once the
+        spec has one (a batch segment only where no batch segment is)."""
+        menu.addSeparator()
+        if batch:
+            add = menu.addAction("Add constant batch segment here", lambda: self.batch_lane.add(x))
+            add.setEnabled(self.batch_lane.segment_at(self.tick_at(x)) is None)
+        menu.addAction("Add pruning here", lambda: add_prune(self, x))
+        qat = menu.addAction("Add QAT here", lambda: add_quantize(self, x))
+        qat.setEnabled(not self.doc.timeline.quantize)  # QAT stays on: one event per run
 
     def popup(self, menu: QMenu, screen) -> None:
         menu.popup(QPoint(int(screen.x()), int(screen.y())))

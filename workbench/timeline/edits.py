@@ -10,7 +10,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from engine import LRSegment, Mark, NormEvent, PhaseSpec, Position, TimelineConfig
+from engine import (
+    LRSegment,
+    Mark,
+    NormEvent,
+    PhaseSpec,
+    Position,
+    PruneSpec,
+    QuantizeSpec,
+    TimelineConfig,
+)
 
 SHAPES = ("constant", "linear", "cosine", "exp", "step", "points")
 NORM_ACTIONS = ("set", "ramp", "freeze", "unfreeze", "eps", "backend", "calibrate", "sigma")
@@ -197,3 +206,20 @@ def new_norm_event(
 
 def new_mark(action: str, at: Position) -> Mark:
     return Mark(action=action, at=at, text="note" if action == "note" else "")
+
+
+# --- compression ---
+PRUNE_PARAMS = ["blocks"]  # a new pruning group: every block's weight matrices
+PRUNE_TO = 0.5
+
+
+def new_prune(tl: TimelineConfig, start: Position, end: Position) -> PruneSpec:
+    """A pruning group from ``start`` to ``end`` (0 -> 50% of the blocks' weights), named so
+    that it does not take the name of a group already in ``tl``."""
+    taken = {p.name or "+".join(p.params) for p in tl.prune}
+    name = next(f"group{n}" for n in range(1, len(taken) + 2) if f"group{n}" not in taken)
+    return PruneSpec(start=start, end=end, to=PRUNE_TO, params=list(PRUNE_PARAMS), name=name)
+
+
+def new_quantize(at: Position) -> QuantizeSpec:
+    return QuantizeSpec(at=at, mode="qat")

@@ -32,15 +32,34 @@ def phase_spans(spec: engine.RunSpec, compiled: engine.CompiledTimeline | None) 
     return [(_index(s.source), s.label, s.start, s.end) for s in compiled.spans("phase")]
 
 
-def segment_span(compiled: engine.CompiledTimeline | None, index: int) -> tuple[int, int] | None:
-    """[start, end) of LR segment ``index``; None when it is not in the compile."""
-    source = f"timeline.lr[{index}]"
-    spans = [s for s in compiled.spans("lr") if s.source == source] if compiled else []
+def segment_span(
+    compiled: engine.CompiledTimeline | None, index: int, kind: str = "lr"
+) -> tuple[int, int] | None:
+    """[start, end) of segment ``index`` of list ``kind`` (``lr`` or ``batch``); None when it
+    is not in the compile."""
+    source = f"timeline.{kind}[{index}]"
+    spans = [s for s in compiled.spans(kind) if s.source == source] if compiled else []
     return (spans[0].start, spans[0].end) if spans else None
 
 
-def segment_spans(compiled: engine.CompiledTimeline | None, count: int) -> list:
-    return [segment_span(compiled, i) for i in range(count)]
+def segment_spans(compiled: engine.CompiledTimeline | None, count: int, kind: str = "lr") -> list:
+    return [segment_span(compiled, i, kind) for i in range(count)]
+
+
+def prune_groups(
+    spec: engine.RunSpec, compiled: engine.CompiledTimeline | None
+) -> list[engine.PruneGroup]:
+    """The ``timeline.prune`` items resolved in the compile's units (those with an error left
+    out: the lane marks them instead); ``group.index`` is the item's place in the list."""
+    if compiled is None:
+        return []
+    return engine.compile_prune(spec, compiled.units, lenient=True)
+
+
+def quantize_tick(compiled: engine.CompiledTimeline | None, index: int) -> int | None:
+    """The tick quantize event ``index`` fires at (None when it is not in the compile)."""
+    edges = compiled.from_source(f"timeline.quantize[{index}]") if compiled else []
+    return edges[0].tick if edges else None
 
 
 def layer_groups(spec: engine.RunSpec) -> list[tuple[int | str, list[str]]]:

@@ -31,8 +31,8 @@ CURVE_COLOR = "#2fb67c"
 RAW_COLOR = "#8a8f98"
 
 
-def _spans(doc) -> list[tuple[int, int] | None]:
-    return geometry.segment_spans(doc.compiled, len(doc.timeline.lr))
+def _spans(doc, kind: str = "lr") -> list[tuple[int, int] | None]:
+    return geometry.segment_spans(doc.compiled, len(getattr(doc.timeline, kind)), kind)
 
 
 def tick_of_u(span: tuple[int, int], u: float) -> float:
@@ -66,10 +66,11 @@ class LRMenus:
             menu.addAction("Delete segment", lambda: ed.delete(sel))
             if key is not None and len(key) > 3 and key[2] == "pt":
                 menu.addAction("Delete point", lambda: ed.delete(Selection("lr", index, key[3])))
+        ed.add_lever_actions(menu, pos.x())
         ed.popup(menu, screen)
 
     def segment_at(self, tick: int) -> int | None:
-        for i, span in enumerate(_spans(self.doc)):
+        for i, span in enumerate(_spans(self.doc, self.kind)):
             if span is not None and span[0] <= tick < span[1]:
                 return i
         return None
@@ -96,10 +97,13 @@ class LRMenus:
 
 
 class SegmentLane(LRMenus, Lane):
-    """Segments as spans named by shape; drag an end (or the joint of two segments)."""
+    """Segments as spans named by shape; drag an end (or the joint of two segments). The
+    list is the lane's ``kind``: LR here, batch size in ``BatchLane``."""
 
     title = "segments"
     kind = "lr"
+    noun = "segment"  # in tooltips
+    alpha = 90  # the spans' fill
     px = 18
 
     def __init__(self, editor):
@@ -108,19 +112,10 @@ class SegmentLane(LRMenus, Lane):
 
     def draw(self) -> None:
         spec = self.doc.spec
-        segs = spec.timeline.lr
-        spans = _spans(self.doc)
+        segs = getattr(spec.timeline, self.kind)
+        spans = _spans(self.doc, self.kind)
         if not segs:
-            self.span(
-                ("lr", None),
-                "#8a8f98",
-                0,
-                spec.train.steps,
-                0.15,
-                0.85,
-                f"no segments: train.lr = {spec.train.lr:g} throughout (right-click to add)",
-                alpha=40,
-            )
+            self.draw_empty()
             return
         unit = self.editor.unit
         for i, (seg, span) in enumerate(zip(segs, spans)):
@@ -128,38 +123,62 @@ class SegmentLane(LRMenus, Lane):
                 continue
             start, end = span
             color = SHAPE_COLORS[seg.shape]
-            label = seg.shape + (" (log)" if seg.log else "")
-            tip = f"segment {i}: {seg.shape}, ticks {start}..{end - 1}"
+            tip = f"{self.noun} {i}: {seg.shape}, ticks {start}..{end - 1}"
             self.span(
-                ("lr", i), color, start, end, 0.15, 0.85, label, tip + "\n(double-click to edit)"
+                (self.kind, i),
+                color,
+                start,
+                end,
+                0.15,
+                0.85,
+                self.describe(seg),
+                tip + "\n(double-click to edit)",
+                alpha=self.alpha,
             )
             joined_before = i > 0 and spans[i - 1] is not None and spans[i - 1][1] == start
             if not joined_before:
                 self.handle(
-                    ("lr", i, "start"),
+                    (self.kind, i, "start"),
                     "bar",
                     color,
                     QPointF(start, 0.5),
-                    tip=f"segment {i} starts at {start} ({unit.label(start)})",
+                    tip=f"{self.noun} {i} starts at {start} ({unit.label(start)})",
                 )
             joined = i + 1 < len(segs) and spans[i + 1] is not None and spans[i + 1][0] == end
             self.handle(
-                ("lr", i, "joint" if joined else "end"),
+                (self.kind, i, "joint" if joined else "end"),
                 "bar",
                 color,
                 QPointF(end, 0.5),
-                tip=f"segment {i} ends at {end} ({unit.label(end)}), exclusive",
+                tip=f"{self.noun} {i} ends at {end} ({unit.label(end)}), exclusive",
             )
+
+    @staticmethod
+    def describe(seg) -> str:
+        return seg.shape + (" (log)" if seg.log else "")
+
+    def draw_empty(self) -> None:
+        spec = self.doc.spec
+        self.span(
+            ("lr", None),
+            "#8a8f98",
+            0,
+            spec.train.steps,
+            0.15,
+            0.85,
+            f"no segments: train.lr = {spec.train.lr:g} throughout (right-click to add)",
+            alpha=40,
+        )
 
     def dragged(self, key, pos, base):
         position, _ = self.editor.snap(pos.x())
-        i, end = key[1], key[2]
+        kind, i, end = key[0], key[1], key[2]
         if end == "start":
-            return edits.replace_item(base, "lr", i, start=position), "move segment start"
-        timeline = edits.replace_item(base, "lr", i, end=position)
+            return edits.replace_item(base, kind, i, start=position), f"move {kind} segment start"
+        timeline = edits.replace_item(base, kind, i, end=position)
         if end == "joint":
-            timeline = edits.replace_item(timeline, "lr", i + 1, start=position)
-        return timeline, "move segment end"
+            timeline = edits.replace_item(timeline, kind, i + 1, start=position)
+        return timeline, f"move {kind} segment end"
 
     def background_click(self, pos, double) -> None:
         index = self.segment_at(self.editor.tick_at(pos.x()))
