@@ -15,12 +15,15 @@ from tests.workbench.timeline_helpers import (
     click,
     drag,
     handle,
+    move,
     open_menu,
     set_property,
+    viewport_point,
     write_spec,
 )
 from workbench.timeline.document import item_of
 from workbench.timeline.lanes import Selection
+from workbench.timeline.status import describe_tick
 
 LEVERS = """\
   batch:
@@ -141,3 +144,34 @@ def test_a_spec_without_the_lists_shows_no_new_lanes(make_main_window, tmp_path,
     assert editor.compression_lane.heights()[0] > 0
     assert editor.compression_lane.plot.isVisible()
     assert editor.batch_lane.heights() == (0, 0, 0)
+
+
+def test_the_new_lanes_menus_add_items(window, qtbot):
+    editor = window.timeline_editor
+    # a gap in the batch lane after the ramp: a constant segment at the batch the run has there
+    menu = open_menu(qtbot, editor, editor.batch_lane, 150, 0.5, "batchMenu")
+    choose(qtbot, menu, "Add constant batch segment here")
+    batch = spec_of(window).timeline.batch
+    assert [(s.start, s.end, s.shape, s.from_) for s in batch[1:]] == [(150, 200, "constant", 4)]
+    assert editor.selection == Selection("batch", 1)
+    # a second pruning group takes a name of its own; QAT is offered once per run
+    menu = open_menu(qtbot, editor, editor.compression_lane, 20, 0.2, "compressionMenu")
+    qat = next(a for a in menu.actions() if a.text() == "Add QAT here")
+    assert not qat.isEnabled()
+    choose(qtbot, menu, "Add pruning here")
+    prune = spec_of(window).timeline.prune
+    assert [(p.name, p.start, p.end) for p in prune] == [("blocks", 50, 150), ("group1", 20, 200)]
+    assert ("prune", 1) in editor.compression_lane.pool.items
+
+
+def test_hover_says_the_batch_and_the_scheduled_sparsity(window, qtbot):
+    """(the pointer over the LR lane, which a small test window shows whole: the values are
+    the tick's, whatever the lane)"""
+    editor = window.timeline_editor
+    move(qtbot, editor, viewport_point(editor, editor.lr_lane, 149, 5e-4))
+    qtbot.waitUntil(lambda: editor.hover_text.startswith("tick 149"))
+    assert "batch 4" in editor.hover_text  # train.batch_size after the ramp
+    assert "sparsity blocks 50%" in editor.hover_text  # the last pruning step reaches `to`
+    text = describe_tick(spec_of(window), editor.doc.compiled, editor.unit, 40)  # mid-ramp
+    batch = engine.compile_timeline(spec_of(window)).batch_at(40)
+    assert f"batch {batch} " in text and "sparsity blocks 0%" in text

@@ -12,11 +12,16 @@ from workbench.timeline.units import AxisUnit
 
 
 def describe_tick(spec: engine.RunSpec, compiled, unit: AxisUnit, tick: int) -> str:
-    """Exact values at ``tick``, read from the compiled timeline: phase, LR, each norm group's
-    strength, the edges that fire there."""
+    """Exact values at ``tick``, read from the compiled timeline: phase, LR, the batch (with a
+    batch lane), each norm group's strength, each pruning group's scheduled sparsity, the edges
+    that fire there."""
     state = compiled.at(tick)
     where = f"tick {tick}" + (f" ({unit.label(tick)})" if unit.name != "ticks" else "")
     parts = [where, f"phase {state.phase}", f"lr {state.lr:.6g}"]
+    if spec.timeline.batch:
+        parts.append(f"batch {compiled.batch_at(tick)}")
+    for g in geometry.prune_groups(spec, compiled):
+        parts.append(f"sparsity {g.name} {100 * g.curve(tick + 1)[tick]:.3g}%")
     groups = geometry.layer_groups(spec)
     if groups:
         s = " ".join(f"{layer}:{state.strength[sites[0]]:.3f}" for layer, sites in groups)
