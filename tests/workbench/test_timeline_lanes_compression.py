@@ -73,6 +73,12 @@ def test_the_batch_lane_draws_the_engines_curve_and_moves_segment_ends(window, q
     set_property(qtbot, editor, "to", "16")  # the properties panel edits the selected segment
     assert spec_of(window).timeline.batch[0].to == 16
     assert lane.curve.getData()[1][119] == 16
+    qtbot.mouseClick(editor.palette_buttons["cosine"], Qt.MouseButton.LeftButton)  # the palette
+    seg = spec_of(window).timeline.batch[0]
+    assert (seg.shape, seg.from_, seg.to, seg.end) == ("cosine", 2, 16, 120)
+    assert np.array_equal(
+        lane.curve.getData()[1], engine.compile_timeline(spec_of(window)).batch_curve()
+    )
 
 
 def test_drag_a_pruning_end_snaps_and_undoes(window, qtbot):

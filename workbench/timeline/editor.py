@@ -39,6 +39,7 @@ from workbench.timeline.units import AxisUnit, UnitAxis
 CURSOR_COLOR = "#ff4d4f"
 PAST_COLOR = (128, 128, 128, 110)  # the ticks a live run has trained, hatched: locked
 PROPERTIES_WIDTH = 250
+SEGMENT_KINDS = ("lr", "batch")  # lists of segments: the shape palette changes their shape
 KIND_TITLES = {
     "phases": "Phase",
     "lr": "LR segment",
@@ -379,7 +380,7 @@ class TimelineEditor(QWidget):
         if sel.point is not None:
             title += f" · point {sel.point}"
         self.properties.show_item(sel, item, title)
-        if sel.kind == "lr" and item.shape in self.palette_buttons:
+        if sel.kind in SEGMENT_KINDS and item.shape in self.palette_buttons:
             self.toolbar.check_shape(item.shape)
 
     def item_clicked(self, sel: Selection, double: bool) -> None:
@@ -435,22 +436,23 @@ class TimelineEditor(QWidget):
         return done
 
     def set_shape(self, shape: str, index: int | None = None) -> None:
-        """Palette: the selected segment takes ``shape``; the palette remembers it for adding."""
+        """Palette: the selected segment (LR or batch) takes ``shape``; the palette remembers it
+        for adding. ``index``: that LR segment instead."""
         self.shape = shape
         self.toolbar.check_shape(shape)
-        sel = self.selection
-        if index is None and sel is not None and sel.kind == "lr":
-            index = sel.index
+        sel, kind = self.selection, "lr"
+        if index is None and sel is not None and sel.kind in SEGMENT_KINDS:
+            index, kind = sel.index, sel.kind
         if index is None:
             return
-        seg = self.doc.timeline.lr[index]
+        seg = getattr(self.doc.timeline, kind)[index]
         if seg.shape == shape:
             return
-        span = geometry.segment_span(self.doc.compiled, index)
+        span = geometry.segment_span(self.doc.compiled, index, kind)
         mid = self.unit.position_at((span[0] + span[1]) // 2) if span else seg.start
-        new = edits.set_item(self.doc.timeline, "lr", index, edits.set_shape(seg, shape, mid))
-        if self.commit(new, f"segment {index} -> {shape}"):
-            self.select(Selection("lr", index))
+        new = edits.set_item(self.doc.timeline, kind, index, edits.set_shape(seg, shape, mid))
+        if self.commit(new, f"{kind} segment {index} -> {shape}"):
+            self.select(Selection(kind, index))
 
     def menu(self, name: str) -> QMenu:
         menu = QMenu(self)

@@ -44,8 +44,8 @@ HINTS = {
     "layernorm": "Drag a marker to move the event, a ramp's end to change over. stagger K "
     "fires the i-th layer K·i ticks later.",
     "marks": "Drag to move; every: K repeats after ticks K-1, 2K-1, ...",
-    "batch": "Sequences per tick (whole numbers). Drag the ends in the batch lane; outside the "
-    "segments train.batch_size holds.",
+    "batch": "Sequences per tick (whole numbers). Drag the ends in the batch lane; the palette "
+    "changes the shape. Outside the segments train.batch_size holds.",
     "prune": "Sparsity rises from 'from' to 'to' along a cubic over [start, end), pruning every "
     "'every' ticks. Drag the ends in the compress lane.",
     "quantize": "QAT int8 from this tick to the end of the run. Drag the marker to move it.",
