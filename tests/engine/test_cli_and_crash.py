@@ -111,8 +111,8 @@ def test_kill_9_leaves_a_readable_run_that_resumes_to_identical_losses(tmp_path)
 def test_timeline_inspector_prints_every_tick_and_one_tick_as_yaml():
     out = cli("timeline", "presets/ln-removal-finetune.yaml", "--csv").stdout
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0][:4] == ["tick", "phase", "lr", "lr_unscaled"]
-    assert rows[0][4:] == [
+    assert rows[0][:6] == ["tick", "phase", "lr", "lr_unscaled", "batch_size", "tokens"]
+    assert rows[0][6:] == [
         f"ln.{s}.strength"
         for s in [
             "0.attn",
@@ -130,7 +130,7 @@ def test_timeline_inspector_prints_every_tick_and_one_tick_as_yaml():
     by_tick = {int(r[0]): r for r in rows[1:]}
     assert by_tick[599][1] == "pretrain" and by_tick[600][1] == "remove-ln"
     # the staircase: block 0 reaches 0 at tick 659, block 1 starts at 660, the final norm last
-    assert float(by_tick[659][4]) == 0.0 and float(by_tick[659][6]) == 1.0
+    assert float(by_tick[659][6]) == 0.0 and float(by_tick[659][8]) == 1.0
     assert float(by_tick[899][-1]) == 0.0 and float(by_tick[839][-1]) == 1.0
     one = cli("timeline", "presets/ln-removal-finetune.yaml", "--at", 600).stdout
     assert "phase: remove-ln" in one and "label: LN ramp 0" in one
