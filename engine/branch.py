@@ -10,7 +10,7 @@ forks from it, and the replay is deleted.
 
 How long a replay takes is set by the parent's saved states: its checkpoints
 (``train.checkpoint_every`` ticks at most between two, the newest ``train.keep_checkpoints`` of
-them kept, checkpoint marks' always) and its rewind points (``engine.rewind``: one every few
+them kept, checkpoint marks' always) and its rewind points (``engine.rewind``: one every 1 to 5
 seconds of training, spread over the whole run, never pruned by ``keep_checkpoints``). The
 replay starts from the nearest of either before the tick; with none, from the start.
 

@@ -4,10 +4,15 @@ replays seconds, not the whole run (``engine.branch``).
 A checkpoint is written where the spec asks (``train.checkpoint_every``, marks, the end) and kept
 as ``train.keep_checkpoints`` says; a resume starts from the newest. A rewind point is the same
 state (``engine.checkpoint``: weights, optimizer, RNG streams, tick) written by rank 0 after any
-tick once ``REWIND_SECONDS`` of training have passed since the last save of either kind, under
-``rewind/`` in the run folder. At most ``REWIND_KEEP`` are kept: past that, the point whose
-neighbours are closest together goes, so the points stay spread over the whole run and a branch
-replays at most about run time / ``REWIND_KEEP`` (``REWIND_SECONDS`` while the run is short).
+tick once ``rewind_interval`` seconds of training have passed since the last save of either kind,
+under ``rewind/`` in the run folder. The interval is 50 times the last point's save, so saving
+costs about 2% of training, between ``REWIND_MIN_SECONDS`` and ``REWIND_SECONDS``: a small model
+saves every second, baby-gpt's (10 MB a point) about every 5 s.
+
+The points a run keeps fill ``REWIND_BYTES`` (``rewind_keep``: 25 of baby-gpt's, up to
+``REWIND_MAX`` of a small model's) and are never fewer than ``REWIND_KEEP``. Past that, the point
+whose neighbours are closest together goes, so the points stay spread over the whole run and a
+branch replays at most about run time / points kept (one interval while the run is short).
 ``train.keep_checkpoints`` never deletes them, and a resume never starts from one.
 """
 
@@ -17,8 +22,12 @@ from pathlib import Path
 
 from engine.checkpoint import checkpoint_tick
 
-REWIND_SECONDS = 5.0
+REWIND_SECONDS = 5.0  # the longest interval between points
+REWIND_MIN_SECONDS = 1.0  # the shortest
+REWIND_COST = 0.02  # a save's share of training time that sets the interval between them
+REWIND_BYTES = 256 * 2**20  # the disk a run's points may fill, if that keeps REWIND_KEEP or more
 REWIND_KEEP = 24
+REWIND_MAX = 256  # thinning compares neighbours: keep it cheap
 FOLDER = "rewind"  # save_checkpoint(run_dir / FOLDER, ...) writes rewind/checkpoints/tick_*.pt
 
 
@@ -32,10 +41,24 @@ def rewind_points(run_dir: Path) -> list[Path]:
     return sorted((rewind_root(run_dir) / "checkpoints").glob("tick_*.pt"))
 
 
-def thin_rewind_points(run_dir: Path, keep: int = REWIND_KEEP) -> list[Path]:
-    """Delete points until ``keep`` remain, each time the one whose neighbours are closest
-    together (the first and the last always stay). Returns what was deleted."""
+def rewind_interval(save_seconds: float) -> float:
+    """Seconds of training between rewind points, after a save that took ``save_seconds``."""
+    return min(REWIND_SECONDS, max(REWIND_MIN_SECONDS, save_seconds / REWIND_COST))
+
+
+def rewind_keep(point_bytes: int) -> int:
+    """How many points of ``point_bytes`` each a run keeps."""
+    fit = REWIND_BYTES // max(point_bytes, 1)
+    return max(REWIND_KEEP, min(REWIND_MAX, fit))
+
+
+def thin_rewind_points(run_dir: Path, keep: int | None = None) -> list[Path]:
+    """Delete points until ``keep`` remain (``rewind_keep`` of the newest point's size if None),
+    each time the one whose neighbours are closest together (the first and the last always
+    stay). Returns what was deleted."""
     points = rewind_points(run_dir)
+    if keep is None:
+        keep = rewind_keep(points[-1].stat().st_size) if points else REWIND_KEEP
     gone = []
     while len(points) > max(keep, 2):
         ticks = [checkpoint_tick(p) for p in points]

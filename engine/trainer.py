@@ -41,7 +41,7 @@ from engine.micro_batch import accumulate
 from engine.plan import STRENGTH_PREFIX
 from engine.quantize import int8_report, int8_scalars, wants_int8_report
 from engine.revisions import Refused, Revision, detail_json
-from engine.rewind import REWIND_SECONDS, rewind_root, thin_rewind_points
+from engine.rewind import REWIND_MIN_SECONDS, rewind_interval, rewind_root, thin_rewind_points
 from engine.runs import (
     NullWriter,
     RunLock,
@@ -112,6 +112,7 @@ class _Trainer:
         self._announced = False  # a distributed run: rank 0 has pending revisions
         self._polled_at = -math.inf  # the last read of the store's revisions table
         self._saved_at: float | None = time.monotonic()  # the last save (None: no rewinding)
+        self._rewind_every = REWIND_MIN_SECONDS  # seconds of training between rewind points
         self.pruner = parts.pruner
         self.status = "starting"
         self.error: str | None = None
@@ -354,7 +355,9 @@ class _Trainer:
             return
         try:
             (rewind_root(self.run_dir) / "checkpoints").mkdir(parents=True, exist_ok=True)
+            began = time.monotonic()
             self._save(rewind_root(self.run_dir))
+            self._rewind_every = rewind_interval(time.monotonic() - began)
             thin_rewind_points(self.run_dir)
         except (StoreError, OSError) as exc:
             self._saved_at = None
@@ -497,7 +500,7 @@ class _Trainer:
                     self._checkpoint()
                     self._set_status("stopped")
                     return
-                elif self._saved_at and time.monotonic() - self._saved_at >= REWIND_SECONDS:
+                elif self._saved_at and time.monotonic() - self._saved_at >= self._rewind_every:
                     self._rewind_point()
             if self.world.is_main and wants_int8_report(self.spec):  # from the last checkpoint
                 self._record(self.tick - 1, int8_scalars(int8_report(self.run_dir)))

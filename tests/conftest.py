@@ -1,4 +1,7 @@
+import math
 import os
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -14,3 +17,14 @@ def _no_cuda() -> bool:
 # through the CPU interpreter on machines without a GPU.
 if _no_cuda():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_rewind_points():
+    """Runs trained in the test process save no rewind points (``engine.rewind``): a point's
+    cadence is wall time, so on a loaded machine a test's few ticks could get one and a branch
+    would replay from it instead of the checkpoint the test names. Tests of rewind points turn
+    them on with ``monkeypatch``; runs in subprocesses keep them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engine.trainer.REWIND_MIN_SECONDS", math.inf)
+        yield

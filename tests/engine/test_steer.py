@@ -314,7 +314,9 @@ def test_rewind_points_spread_over_the_run_shorten_a_branch_replay(tmp_path, mon
     from engine.checkpoint import checkpoint_tick
     from engine.rewind import REWIND_KEEP, rewind_points
 
-    monkeypatch.setattr("engine.trainer.REWIND_SECONDS", 0.0)  # one after every tick
+    monkeypatch.setattr("engine.trainer.REWIND_MIN_SECONDS", 0.0)  # one after every tick
+    monkeypatch.setattr("engine.trainer.rewind_interval", lambda seconds: 0.0)
+    monkeypatch.setattr("engine.rewind.REWIND_BYTES", 0)  # keep the fewest: REWIND_KEEP
     spec = tiny_spec(train={"steps": 60, **FAST, "checkpoint_every": 0})
     new = replace(spec, {"train.lr": 3e-4})
     parent = _steered(spec, tmp_path / "p", [(new, 30)], at_tick=5).run_dir
@@ -330,3 +332,15 @@ def test_rewind_points_spread_over_the_run_shorten_a_branch_replay(tmp_path, mon
     assert open_run(child.run_dir).meta["forked_from"]["replayed"] == 41 - start
     mine, theirs = _series(child.run_dir), _series(parent)
     assert sorted(mine) == list(range(41, 60)) and all(mine[t] == theirs[t] for t in mine)
+
+
+def test_rewind_points_are_kept_by_disk_and_saved_by_their_cost():
+    from engine.rewind import REWIND_KEEP, REWIND_MAX, rewind_interval, rewind_keep
+
+    mb = 2**20
+    assert rewind_keep(10 * mb) == 25  # baby-gpt's points: 256 MB
+    assert rewind_keep(2 * mb) == 128
+    assert rewind_keep(1000) == REWIND_MAX and rewind_keep(0) == REWIND_MAX
+    assert rewind_keep(2**30) == REWIND_KEEP  # a big model keeps the fewest, past the budget
+    assert rewind_interval(0.1) == 5.0 and rewind_interval(0.04) == pytest.approx(2.0)
+    assert rewind_interval(0.001) == 1.0 and rewind_interval(3.0) == 5.0
