@@ -18,6 +18,7 @@ from engine.runs import RunRecord
 from engine.specs import dump_spec
 
 LIVE = ("running", "paused")
+LAST_TICK = 2**63  # what SQLite's INTEGER holds
 
 
 class SteerError(RuntimeError):
@@ -36,6 +37,8 @@ def steer_run(
     ``from_tick`` (None: the next tick boundary); the revision as the run settled it, applied
     or refused. SteerError when the run is not running or does not answer within ``timeout``
     seconds (the revision is then withdrawn)."""
+    if from_tick is not None and not 0 <= from_tick < LAST_TICK:
+        raise SteerError(f"--from {from_tick}: a tick is a whole number from 0 to {LAST_TICK - 1}")
     record = RunRecord(run_dir)  # FileNotFoundError for a folder that is not a run
     if record.status not in LIVE:
         raise SteerError(

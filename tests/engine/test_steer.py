@@ -231,6 +231,9 @@ def test_steer_run_is_refused_for_a_run_that_is_not_running(tmp_path):
     assert handle.join(60)
     with pytest.raises(RuntimeError, match="finished: only a running run can be steered"):
         steer_run(handle.run_dir, spec)
+    for tick in (-5, 10**20):  # SQLite's INTEGER holds neither as a tick
+        with pytest.raises(RuntimeError, match=f"--from {tick}: a tick is a whole number"):
+            steer_run(handle.run_dir, spec, tick)
     assert open_run(handle.run_dir).revisions() == []
 
 
