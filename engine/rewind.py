@@ -14,10 +14,15 @@ The points a run keeps fill ``REWIND_BYTES`` (``rewind_keep``: 25 of baby-gpt's,
 whose neighbours are closest together goes, so the points stay spread over the whole run and a
 branch replays at most about run time / points kept (one interval while the run is short).
 ``train.keep_checkpoints`` never deletes them, and a resume never starts from one.
+
+A point is only written while the disk keeps ``REWIND_ROOM`` free after it (and four points'
+worth): checkpoints and metrics, which a resume needs, come first. Short of room the run skips
+points, with one warning, and goes on training.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from engine.checkpoint import checkpoint_tick
@@ -28,6 +33,7 @@ REWIND_COST = 0.02  # a save's share of training time that sets the interval bet
 REWIND_BYTES = 256 * 2**20  # the disk a run's points may fill, if that keeps REWIND_KEEP or more
 REWIND_KEEP = 24
 REWIND_MAX = 256  # thinning compares neighbours: keep it cheap
+REWIND_ROOM = 64 * 2**20  # the free disk a point leaves for checkpoints and metrics
 FOLDER = "rewind"  # save_checkpoint(run_dir / FOLDER, ...) writes rewind/checkpoints/tick_*.pt
 
 
@@ -50,6 +56,15 @@ def rewind_keep(point_bytes: int) -> int:
     """How many points of ``point_bytes`` each a run keeps."""
     fit = REWIND_BYTES // max(point_bytes, 1)
     return max(REWIND_KEEP, min(REWIND_MAX, fit))
+
+
+def room_for_point(run_dir: Path, point_bytes: int) -> bool:
+    """Whether one more point of ``point_bytes`` leaves ``REWIND_ROOM`` (and four points) free."""
+    try:
+        free = shutil.disk_usage(run_dir).free
+    except OSError:
+        return False
+    return free - point_bytes >= max(REWIND_ROOM, 4 * point_bytes)
 
 
 def thin_rewind_points(run_dir: Path, keep: int | None = None) -> list[Path]:

@@ -41,7 +41,13 @@ from engine.micro_batch import accumulate
 from engine.plan import STRENGTH_PREFIX
 from engine.quantize import int8_report, int8_scalars, wants_int8_report
 from engine.revisions import Refused, Revision, detail_json
-from engine.rewind import REWIND_MIN_SECONDS, rewind_interval, rewind_root, thin_rewind_points
+from engine.rewind import (
+    REWIND_MIN_SECONDS,
+    rewind_interval,
+    rewind_root,
+    room_for_point,
+    thin_rewind_points,
+)
 from engine.runs import (
     NullWriter,
     RunLock,
@@ -113,6 +119,8 @@ class _Trainer:
         self._polled_at = -math.inf  # the last read of the store's revisions table
         self._saved_at: float | None = time.monotonic()  # the last save (None: no rewinding)
         self._rewind_every = REWIND_MIN_SECONDS  # seconds of training between rewind points
+        self._point_bytes = 0  # the last rewind point's size
+        self._short_of_room = False  # a rewind point was skipped for disk (warned once)
         self.pruner = parts.pruner
         self.status = "starting"
         self.error: str | None = None
@@ -353,11 +361,21 @@ class _Trainer:
         that cannot be written (a full disk) stops them, with a warning: the run goes on."""
         if not self.world.is_main or self._saved_at is None:
             return
+        if not room_for_point(self.run_dir, self._point_bytes):
+            self._saved_at = time.monotonic()  # look again after another interval
+            if not self._short_of_room:
+                self._short_of_room = True
+                self._log(
+                    "warning",
+                    "rewind points skipped: the disk is nearly full (kept for checkpoints)",
+                )
+            return
         try:
             (rewind_root(self.run_dir) / "checkpoints").mkdir(parents=True, exist_ok=True)
             began = time.monotonic()
-            self._save(rewind_root(self.run_dir))
+            path = self._save(rewind_root(self.run_dir))
             self._rewind_every = rewind_interval(time.monotonic() - began)
+            self._point_bytes = path.stat().st_size
             thin_rewind_points(self.run_dir)
         except (StoreError, OSError) as exc:
             self._saved_at = None

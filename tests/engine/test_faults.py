@@ -15,6 +15,7 @@ import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.errors import ConfigError
+from engine.messages import Log
 from engine.runs import RunLock, StoreError, list_runs, open_run
 from engine.specs import save_spec
 from engine.trainer import resume_run, start_run
@@ -355,3 +356,20 @@ def test_a_store_write_that_fails_mid_run_ends_the_run_and_the_thread(tmp_path):
     handle.resume()
     assert handle.join(DEADLINE), "the run hung after a failed write"
     assert handle.status == "failed" and "refused by the test" in handle.error
+
+
+def test_rewind_points_leave_a_nearly_full_disk_to_the_checkpoints(
+    tmp_path, tiny_disk, monkeypatch
+):
+    monkeypatch.setattr("engine.trainer.REWIND_MIN_SECONDS", 0.0)  # a point after every tick
+    monkeypatch.setattr("engine.trainer.rewind_interval", lambda seconds: 0.0)
+    logs = []
+    spec = tiny_spec(train={"steps": 30, "checkpoint_every": 10, "keep_checkpoints": 0})
+    handle = start_run(
+        spec, tiny_disk / "runs", lambda msgs: logs.extend(m for m in msgs if isinstance(m, Log))
+    )
+    assert handle.join(DEADLINE) and handle.status == "finished", handle.error
+    assert not list((handle.run_dir / "rewind").rglob("*.pt"))  # 2 MB: no room for points
+    assert [c.name for c in open_run(handle.run_dir).checkpoints()][-1] == "tick_0000030.pt"
+    skipped = [m.text for m in logs if "rewind points skipped" in m.text]
+    assert skipped == ["rewind points skipped: the disk is nearly full (kept for checkpoints)"]
