@@ -45,6 +45,13 @@ def steer_run(
             f"{record.path.name} is {record.status}: only a running run can be steered"
         )
     text = dump_spec(spec) if isinstance(spec, RunSpec) else spec
+    try:
+        return _send(record, text, from_tick, source, timeout)
+    except sqlite3.Error as exc:  # locked past the deadline, a full disk, a read-only store
+        raise SteerError(f"{record.path.name}: cannot send the revision: {exc}") from exc
+
+
+def _send(record: RunRecord, text: str, from_tick: int | None, source: str, timeout: float):
     deadline = time.monotonic() + timeout
     con = open_control(record.path, timeout)
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -234,6 +235,22 @@ def test_steer_run_is_refused_for_a_run_that_is_not_running(tmp_path):
     for tick in (-5, 10**20):  # SQLite's INTEGER holds neither as a tick
         with pytest.raises(RuntimeError, match=f"--from {tick}: a tick is a whole number"):
             steer_run(handle.run_dir, spec, tick)
+    assert open_run(handle.run_dir).revisions() == []
+
+
+def test_a_store_locked_past_the_deadline_is_one_line_and_leaves_no_revision(tmp_path):
+    spec = tiny_spec(train={"steps": 5, **FAST})
+    handle = start_run(spec, tmp_path, paused=True)  # live: paused before its first tick
+    lock = sqlite3.connect(handle.run_dir / "metrics.sqlite", isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")  # another writer holds the store
+        with pytest.raises(RuntimeError, match="cannot send the revision: database is locked"):
+            steer_run(handle.run_dir, replace(spec, {"train.lr": 1e-4}), timeout=0.5)
+        lock.execute("ROLLBACK")
+    finally:
+        lock.close()
+        handle.resume()
+    assert handle.join(60) and handle.status == "finished", handle.error
     assert open_run(handle.run_dir).revisions() == []
 
 
