@@ -6,6 +6,8 @@ classification task also logs its confusion matrix one cell per scalar,
 ``val/confusion/{true}/{predicted}``: counts, shown as a matrix and never as curves. A run with
 ``train.eval_train`` evaluates the train split too: ``train/accuracy``, ``train/f1``, ...,
 ``train/eval_loss`` and ``train/confusion/{i}/{j}`` (``train/loss`` stays the per-tick loss).
+A run that prunes (``timeline.prune``) logs ``sparsity/<group>`` at each of the group's pruning
+steps: the share of the group's weights that are zero.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def is_eval_value(name: str) -> bool:
     """An evaluation's value worth a line in the log: losses and metrics of either split, not
     matrix cells, nor the per-tick training loss."""
     return split_of(name) is not None and name != TRAINING_LOSS and not is_confusion(name)
+
+
+def is_sparsity(name: str) -> bool:
+    """A pruning group's sparsity, ``sparsity/<group>``: drawn on the Sparsity plot."""
+    return name.startswith("sparsity/")
 
 
 def is_task_metric(name: str) -> bool:

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSplitter, QTabWidget
 
 import engine
-from workbench.metric_kinds import is_task_metric
+from workbench.metric_kinds import is_sparsity, is_task_metric
 from workbench.plots.classify import ClassificationView, Evaluation, class_names, last_evaluation
 from workbench.plots.events import EventOverlay, RunEvents
 from workbench.plots.loss import LossPanel
@@ -21,6 +21,7 @@ from workbench.plots.series import MetricStore
 from workbench.theme import COLORS, Theme
 
 TASK_TITLE = "Task metrics (validation solid, train split dashed)"
+SPARSITY_TITLE = "Sparsity of each timeline.prune group (runs that prune)"
 CLASSIFY_SHARE = 0.45  # of the Metrics tab's width, when a run has a confusion matrix
 
 
@@ -53,6 +54,9 @@ class LivePlots:
             (Curve("tokens_per_s", COLORS["tokens_per_s"]),),
         )
         self.task = ScalarPlot(self.store, TASK_TITLE, "value", extra=is_task_metric)
+        self.sparsity = ScalarPlot(
+            self.store, SPARSITY_TITLE, "share of zero weights", extra=is_sparsity
+        )
         # metrics rise towards 1 at the right: their legend goes bottom right, off the curves
         self.task.legend.setOffset((-10, -10))
         self.classify = ClassificationView()
@@ -64,7 +68,7 @@ class LivePlots:
         self._run_dir: Path | None = None  # the live run's folder: its class names
         self._classes: list[str] | None = None
         self._pinned: str | None = None  # the name of the run shown instead of the live one
-        names = ("lrPlot", "gradNormPlot", "tokensPlot", "metricsPlot")
+        names = ("lrPlot", "gradNormPlot", "tokensPlot", "metricsPlot", "sparsityPlot")
         for plot, name in zip(self.plots[1:], names):
             plot.setObjectName(name)
         # the run's phases and applied events on every tick-aligned plot
@@ -77,7 +81,7 @@ class LivePlots:
 
     @property
     def plots(self) -> list[ScalarPlot]:
-        return [self.loss.plot, self.lr, self.grad_norm, self.tokens, self.task]
+        return [self.loss.plot, self.lr, self.grad_norm, self.tokens, self.task, self.sparsity]
 
     def add_tabs(self, tabs: QTabWidget) -> None:
         for widget, title in (
@@ -86,6 +90,7 @@ class LivePlots:
             (self.grad_norm, "Grad norm"),
             (self.tokens, "Tokens/s"),
             (self.metrics_tab, "Metrics"),
+            (self.sparsity, "Sparsity"),
         ):
             tabs.addTab(widget, title)
 

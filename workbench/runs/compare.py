@@ -25,7 +25,13 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QColor
 
 import engine
-from workbench.metric_kinds import is_dashed_metric, is_eval_value, is_task_metric, metric_symbol
+from workbench.metric_kinds import (
+    is_dashed_metric,
+    is_eval_value,
+    is_sparsity,
+    is_task_metric,
+    metric_symbol,
+)
 from workbench.plots.envelope import Decimated, detach, set_series
 from workbench.plots.events import EventOverlay, Layer, RunEvents
 from workbench.plots.smoothing import Ema
@@ -145,12 +151,14 @@ def curve_style(metric: str) -> tuple[Qt.PenStyle, str | None]:
     """(line style, marker) of a metric's curves, the same for every run (the colour is the
     run's): task metrics solid for validation and dashed for the train split, each metric its own
     marker; the validation loss dashed with circles under the solid per-tick training loss;
-    other per-tick scalars solid, no markers."""
+    sparsities solid with each group's marker; other per-tick scalars solid, no markers."""
     if is_task_metric(metric):
         dashed = is_dashed_metric(metric)
         return (Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine), metric_symbol(metric)
     if is_eval_value(metric):  # evaluations: a point every eval_every ticks
         return Qt.PenStyle.DashLine, "o"
+    if is_sparsity(metric):  # a point per pruning step, each group its marker
+        return Qt.PenStyle.SolidLine, metric_symbol(metric)
     return Qt.PenStyle.SolidLine, None
 
 

@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from workbench.metric_kinds import is_task_metric
+from workbench.metric_kinds import is_sparsity, is_task_metric
 from workbench.plots.loss import SLIDER_STEPS
 from workbench.runs.actions import RunsActions
 from workbench.runs.compare import X_MODES, ColorBook, RunOverlay, Shown
@@ -206,10 +206,11 @@ class RunsPanel(QWidget):
             (plots.grad_norm, lambda m: m == "grad_norm", False),
             (plots.tokens, lambda m: m == "tokens_per_s", False),
             (plots.task, is_task_metric, False),
+            (plots.sparsity, is_sparsity, False),
         )
         for plot, wants, smoothed in targets:
-            # the loss and the metrics plots show several metrics per run: named in the legend
-            several = plot in (plots.loss.plot, plots.task)
+            # the loss, metrics and sparsity plots show several metrics per run: named in the legend
+            several = plot in (plots.loss.plot, plots.task, plots.sparsity)
             self.overlay.attach(plot, wants, smoothed, label_metrics=several)
         slider = plots.loss.slider
         slider.valueChanged.connect(lambda v: self.overlay.set_smoothing(v / SLIDER_STEPS))
