@@ -20,6 +20,7 @@ The branch's metadata names the parent, the tick and the checkpoint the replay s
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -34,11 +35,11 @@ from engine.fork import fork_run
 from engine.handle import RunHandle, Sink
 from engine.messages import Scalars
 from engine.rewind import rewind_points
-from engine.runs import RunRecord
+from engine.runs import RunRecord, remove_dead_folders
 from engine.specs import dump_spec, replace, spec_from_yaml
 from engine.trainer import start_run
 
-REPLAY_PREFIX = ".branch-"  # hidden: run_dirs never lists it
+REPLAY_PREFIX = ".branch-"  # .branch-<pid>-...: hidden, run_dirs never lists it
 
 
 @dataclass
@@ -138,7 +139,8 @@ def prepare_branch(
         "replayed": at - (checkpoint_tick(start) if start is not None else 0),
     }
     target.mkdir(parents=True, exist_ok=True)
-    replay_root = Path(tempfile.mkdtemp(prefix=REPLAY_PREFIX, dir=target))
+    remove_dead_folders(target, REPLAY_PREFIX)  # replays of processes killed mid-replay
+    replay_root = Path(tempfile.mkdtemp(prefix=f"{REPLAY_PREFIX}{os.getpid()}-", dir=target))
     try:
         replay = _replay(parent, base, start, at, replay_root, replay_timeout, cancel, revs)
     except BaseException:

@@ -141,8 +141,14 @@ def new_run_dir(runs_dir: Path, name: str, prepare: Callable[[Path], None] | Non
 
 
 def _remove_dead_staging(runs_dir: Path) -> None:
-    for folder in runs_dir.glob(f"{STAGING}*"):
-        pid = folder.name[len(STAGING) :].split("-", 1)[0]
+    remove_dead_folders(runs_dir, STAGING)
+
+
+def remove_dead_folders(runs_dir: Path, prefix: str) -> None:
+    """Delete the folders ``<prefix><pid>-...`` under ``runs_dir`` whose process is gone on this
+    machine (one killed while it made a run folder or replayed a branch)."""
+    for folder in Path(runs_dir).glob(f"{prefix}*"):
+        pid = folder.name[len(prefix) :].split("-", 1)[0]
         if pid.isdigit() and not _pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 

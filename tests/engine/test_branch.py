@@ -4,6 +4,7 @@ parent's exact state, so an unchanged branch trains what the parent trained, to 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -93,6 +94,20 @@ def test_the_cli_branches_headless(parent, tmp_path):
     assert child.parent == tmp_path and open_run(child).status == "finished"
     assert f"branch {child.name} from tick 33 of {parent.name} (3 ticks replayed)" in done.stderr
     assert all(v == _losses(parent)[t] for t, v in _losses(child).items())
+
+
+def test_a_replay_left_by_a_killed_process_is_swept_by_the_next_branch(parent, tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid names a process that no longer runs, like one killed mid-replay
+    dead = tmp_path / f"{REPLAY_PREFIX}{gone.pid}-x1"
+    live = tmp_path / f"{REPLAY_PREFIX}{os.getpid()}-x2"  # this process's: still replaying
+    for folder in (dead, live):
+        (folder / "checkpoints").mkdir(parents=True)
+        (folder / "checkpoints" / "tick_0000021.pt").write_bytes(b"half a replay")
+    handle = branch_run(parent, 25, runs_dir=tmp_path)
+    assert handle.join(120) and handle.status == "finished", handle.error
+    assert not dead.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.glob(f"{REPLAY_PREFIX}*")) == [live.name]
 
 
 def test_a_replay_that_ends_before_the_tick_says_why_at_once(tmp_path):
