@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from engine.checkpoint import checkpoint_path
 from engine.config import RunSpec
-from engine.specs import parse_spec
+from engine.runs import run_dirs
+from engine.specs import parse_spec, save_spec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny_spec(**sections) -> RunSpec:
@@ -51,3 +63,43 @@ def run_ticks_then_stop(spec, runs_dir, ticks: int, timeout: float = 120):
     assert handle.join(timeout) and handle.status == "stopped", handle.error
     assert handle.tick == ticks
     return handle
+
+
+@contextmanager
+def cli_run(spec: RunSpec, tmp_path: Path):
+    """``python -m engine run`` of ``spec`` in a subprocess, its runs under ``tmp_path/runs``;
+    yields the process, killed on the way out if it still runs."""
+    spec_path = tmp_path / "spec.yaml"
+    save_spec(spec, spec_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", spec_path, "--runs-dir", tmp_path / "runs"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_checkpoint(runs: Path, tick: int, proc) -> Path:
+    """The folder of the run ``proc`` trains under ``runs`` once its checkpoint at ``tick`` is on
+    disk (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        for run_dir in run_dirs(runs):
+            if checkpoint_path(run_dir, tick).exists():
+                return run_dir
+        time.sleep(0.005)
+    raise AssertionError("the run never wrote the checkpoint")
+
+
+def kill_9_at_checkpoint(proc, runs: Path, tick: int) -> Path:
+    """SIGKILL ``proc`` once its run wrote the checkpoint at ``tick``; the run's folder."""
+    run_dir = wait_for_checkpoint(runs, tick, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return run_dir

@@ -12,9 +12,6 @@ import csv
 import dataclasses
 import io
 import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -31,8 +28,7 @@ from engine.specs import save_spec
 from engine.timeline import compile_timeline
 from engine.trainer import resume_run, start_run
 
-from .helpers import tiny_spec
-from .test_pruning import _wait_for_checkpoint
+from .helpers import cli_run, kill_9_at_checkpoint, tiny_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUIET = {"eval_every": 0, "stats_every": 0, "checkpoint_every": 0}
@@ -148,21 +144,9 @@ def test_a_ramp_in_micro_batches_trains_like_the_ramp_whole(tmp_path):
 def test_kill_9_mid_ramp_and_resume_give_identical_losses(tmp_path):
     ramp = [{"start": 0, "end": 50, "shape": "linear", "from": 1, "to": 12}]
     spec = lane_spec(ramp, steps=80, checkpoint_every=10, eval_every=40)
-    spec_path = tmp_path / "spec.yaml"
-    save_spec(spec, spec_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", spec_path, "--runs-dir", tmp_path / "runs"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with cli_run(spec, tmp_path) as proc:
         ref = finished(spec, tmp_path / "ref")  # while the child starts up
-        run_dir = _wait_for_checkpoint(tmp_path / "runs", 20, proc)  # mid-ramp
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+        run_dir = kill_9_at_checkpoint(proc, tmp_path / "runs", 20)  # mid-ramp
     assert open_run(run_dir).status == "interrupted"
     handle = resume_run(run_dir)
     assert handle.join(60) and handle.status == "finished", handle.error

@@ -12,7 +12,7 @@ from engine.runs import open_run, run_dirs
 from engine.specs import save_spec
 from engine.trainer import start_run
 
-from .helpers import tiny_spec
+from .helpers import cli_run, tiny_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -72,17 +72,10 @@ def test_kill_9_leaves_a_readable_run_that_resumes_to_identical_losses(tmp_path)
     assert reference.join(300) and reference.status == "finished"
     ref = open_run(reference.run_dir)
 
-    spec_path = tmp_path / "spec.yaml"
-    save_spec(spec, spec_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", spec_path, "--runs-dir", tmp_path / "runs"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    run_dir = wait_for_tick(tmp_path / "runs", 50, proc)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with cli_run(spec, tmp_path) as proc:
+        run_dir = wait_for_tick(tmp_path / "runs", 50, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     killed = open_run(run_dir)
     assert killed.status == "interrupted"

@@ -4,10 +4,6 @@ that survive kill -9 and resume, and the spec's errors. Real CPU runs on a tiny 
 import csv
 import io
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -19,11 +15,10 @@ from engine.errors import ConfigError
 from engine.model import build_model
 from engine.positions import units_for
 from engine.pruning import PruneGroup, compile_prune, prune_edges, prune_spans
-from engine.runs import open_run, run_dirs
-from engine.specs import save_spec
+from engine.runs import open_run
 from engine.trainer import resume_run, start_run
 
-from .helpers import tiny_spec
+from .helpers import cli_run, kill_9_at_checkpoint, tiny_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MLP = ["blocks.0.mlp.fc.weight", "blocks.0.mlp.proj.weight"]
@@ -132,35 +127,12 @@ def test_masked_weights_stay_zero_through_later_adam_steps(tmp_path):
     assert (moment[~masks["blocks.0.mlp.fc.weight"]] != 0).float().mean() > 0.5
 
 
-def _wait_for_checkpoint(run_dir_of, tick, proc):
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        for run_dir in run_dirs(run_dir_of):
-            if checkpoint_path(run_dir, tick).exists():
-                return run_dir
-        time.sleep(0.005)
-    raise AssertionError("the run never wrote the checkpoint")
-
-
 def test_masks_survive_kill_9_and_resume_with_identical_losses(tmp_path, capsys):
     prune = [{"start": 0, "end": 120, "every": 10, "to": 0.7, "params": ["blocks.0"]}]
     spec = pruned_spec(prune, steps=300, checkpoint_every=20, eval_every=100)
-    spec_path = tmp_path / "spec.yaml"
-    save_spec(spec, spec_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", spec_path, "--runs-dir", tmp_path / "runs"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with cli_run(spec, tmp_path) as proc:
         ref = finished(spec, tmp_path / "ref")  # while the child starts up
-        run_dir = _wait_for_checkpoint(tmp_path / "runs", 40, proc)  # masks made at 9 .. 39
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+        run_dir = kill_9_at_checkpoint(proc, tmp_path / "runs", 40)  # masks made at 9 .. 39
     assert open_run(run_dir).status == "interrupted"
 
     handle = resume_run(run_dir)

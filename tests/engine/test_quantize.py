@@ -1,10 +1,6 @@
 """Post-training int8 dynamic quantization of a trained run, against its fp32 self."""
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,13 +14,11 @@ from engine.plan import plan_timeline
 from engine.qat import install_qat, remove_qat
 from engine.quantize import int8_report, quantize_int8
 from engine.runs import open_run
-from engine.specs import replace, save_spec
+from engine.specs import replace
 from engine.timeline import compile_timeline
 from engine.trainer import resume_run, start_run
 
-from .helpers import tiny_spec
-from .test_pruning import ROOT
-from .test_pruning import _wait_for_checkpoint as wait_for_checkpoint
+from .helpers import cli_run, kill_9_at_checkpoint, tiny_spec
 
 
 def test_an_int8_copy_quantizes_every_linear_and_leaves_the_model_alone():
@@ -122,20 +116,8 @@ def test_the_quantize_edge_is_on_the_compiled_timeline():
 
 def test_qat_survives_kill_9_and_resume_after_at_with_identical_losses(tmp_path, capsys):
     spec = qat_spec(at=30, steps=100, checkpoint_every=20, eval_every=50)
-    spec_path = tmp_path / "spec.yaml"
-    save_spec(spec, spec_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "run", spec_path, "--runs-dir", tmp_path / "runs"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        run_dir = wait_for_checkpoint(tmp_path / "runs", 40, proc)  # QAT on since tick 30
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    with cli_run(spec, tmp_path) as proc:
+        run_dir = kill_9_at_checkpoint(proc, tmp_path / "runs", 40)  # QAT on since tick 30
     assert open_run(run_dir).status == "interrupted"
     assert load_checkpoint(checkpoint_path(run_dir, 40))["steering"]["quantized"] is True
     ref = finished(spec, tmp_path / "ref")
