@@ -57,8 +57,9 @@ class LivePlots:
         self.sparsity = ScalarPlot(
             self.store, SPARSITY_TITLE, "share of zero weights", extra=is_sparsity
         )
-        # metrics rise towards 1 at the right: their legend goes bottom right, off the curves
+        # metrics and sparsities rise at the right: their legends go bottom right, off the curves
         self.task.legend.setOffset((-10, -10))
+        self.sparsity.legend.setOffset((-10, -10))
         self.classify = ClassificationView()
         self.metrics_tab = QSplitter(Qt.Orientation.Horizontal, objectName="metricsSplitter")
         self.metrics_tab.addWidget(self.task)
