@@ -130,3 +130,15 @@ def build_actions(w) -> Actions:
         view_menu=view_menu,
         spec_label=spec_label,
     )
+
+
+def add_runs_menu(w, view_menu: QMenu, actions: list[QAction]) -> QMenu:
+    """The menu bar's Runs menu, before View: the Runs browser's actions on its selection
+    (Branch…, Steer…, Export, ...), the same objects as its toolbar's, so they enable together."""
+    menu = QMenu("R&uns", w)
+    menu.setObjectName("runsMenu")
+    menu.setToolTipsVisible(True)
+    for action in actions:
+        menu.addAction(action)
+    w.menuBar().insertMenu(view_menu.menuAction(), menu)
+    return menu

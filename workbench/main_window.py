@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 import engine
 from workbench import settings as keys
-from workbench.actions import build_actions
+from workbench.actions import add_runs_menu, build_actions
 from workbench.bridge import Throttle
 from workbench.dialogs import ask_confirm, show_info
 from workbench.log_panel import LogPanel
@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.log_dock, self.runs_dock)
         self.tabifyDockWidget(self.runs_dock, self.diff_dock)
         self.runs.attach(self.plots)  # the selected runs overlaid on the plots
+        add_runs_menu(self, self.commands.view_menu, self.runs.actions.toolbar)
         self.tabs.addTab(self.runs.distributions, "Compare")
         self.tabs.addTab(self.runs.run_tree, "Run tree")  # the runs' lineage on the tick axis
         self.runs.treeRequested.connect(lambda: self.tabs.setCurrentWidget(self.runs.run_tree))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QMenu
 
 import engine
 from tests.workbench.focus_helpers import click_row
@@ -105,3 +106,26 @@ def test_a_branch_started_paused_waits_at_its_tick_with_its_future_editable(wind
     child = window.last_run_dir
     mine, theirs = _losses(child), _losses(alpha)
     assert sorted(mine) == list(range(25, 30)) and all(mine[t] == theirs[t] for t in mine)
+
+
+def test_the_menu_bars_runs_menu_holds_branch_and_steer(window, qtbot):
+    bar = window.menuBar()
+    assert [a.text() for a in bar.actions()] == [
+        "&File",
+        "&Presets",
+        "&Run",
+        "R&uns",
+        "&View",
+        "&Help",
+    ]
+    menu = window.findChild(QMenu, "runsMenu")
+    names = [a.objectName() for a in menu.actions()]
+    assert {"runsBranchAction", "runsSteerAction", "runsExportAction"} <= set(names)
+    branch = next(a for a in menu.actions() if a.objectName() == "runsBranchAction")
+    assert branch is window.runs.actions.branch_action  # the toolbar's: enabled together
+    click_row(qtbot, window, window.runs_dir_of_test["alpha"])
+    qtbot.waitUntil(branch.isEnabled)
+    branch.trigger()
+    box = dialog(qtbot, window.runs, "branchDialog")
+    assert box.isVisible()
+    box.reject()
