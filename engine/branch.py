@@ -51,14 +51,13 @@ class Branch:
     tick: int
     origin: dict | None  # the fork's ``forked_from`` (None: a plain fork of ``source``)
     replay_root: Path | None = None
-    parent: tuple[RunSpec, list] | None = None  # the parent's spec and applied revisions
+    parent: tuple[RunSpec, list] | None = None  # the parent's spec and applied revisions' rows
 
     def _revisions(self, spec: RunSpec | None) -> tuple[RunSpec, list]:
         """The fork's spec and revisions. None: the parent's, every revision included (it then
         trains what the parent trained). A spec, for a parent steered before the tick: the
         parent's spec with those revisions, and ``spec`` as one more from the tick on."""
-        base, revs = self.parent
-        rows = [(r.spec, r.tick, r.source, r.detail) for r in revs]
+        base, rows = self.parent
         if spec is None:
             return base, rows
         before = [row for row in rows if row[1] < self.tick]
@@ -129,7 +128,9 @@ def prepare_branch(
         )
     target = Path(runs_dir) if runs_dir else parent.path.parent
     start = _start_point(parent, at)
-    revs = [r for r in parent.revisions() if r.state == "applied"]
+    # the parent's applied revisions as ``fork_run`` takes them: (spec, tick, source, what)
+    applied = [r for r in parent.revisions() if r.state == "applied"]
+    revs = [(r.spec, r.tick, r.source, r.detail) for r in applied]
     if start is not None and checkpoint_tick(start) == at:
         return Branch(parent.path, at, None, parent=(base, revs))
     origin = {
@@ -207,7 +208,7 @@ def _replay(
     root: Path,
     timeout: float,
     cancel: threading.Event | None = None,
-    revisions: list = (),
+    steered: list = (),
 ) -> Path:
     """Train the parent's spec from ``start`` (a checkpoint of it, or None: from scratch) to
     tick ``at`` in a folder under ``root``, stopped there with a checkpoint at ``at``."""
@@ -217,8 +218,7 @@ def _replay(
         if any(isinstance(m, Scalars) and m.tick >= at - 1 for m in batch):
             reached.set()
 
-    steered = [(r.spec, r.tick, r.source, r.detail) for r in revisions]  # the parent's, replayed
-    if start is None and not steered:
+    if start is None and not steered:  # ``steered``: the parent's revisions, replayed
         handle = start_run(base, root, sink, paused=True)
         first = 0
     elif start is None:  # from tick 0, with the revisions: a fork of no checkpoint

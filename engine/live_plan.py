@@ -80,7 +80,7 @@ class LivePlan:
         try:
             new = spec_from_yaml(text)
         except ConfigError as exc:
-            raise Refused(f"{exc.path}: {exc.reason}") from None
+            raise Refused(str(exc)) from None
         at = apply_tick(now, from_tick, self.timeline.steps, new.train.steps)
         return self._accept(new, at)
 
@@ -89,9 +89,8 @@ class LivePlan:
         try:
             return self._accept(spec_from_yaml(rev.spec), int(rev.tick))
         except (ConfigError, Refused) as exc:
-            said = f"{exc.path}: {exc.reason}" if isinstance(exc, ConfigError) else str(exc)
             raise ConfigError(
-                "timeline", f"revision {rev.number} (tick {rev.tick}) no longer applies: {said}"
+                "timeline", f"revision {rev.number} (tick {rev.tick}) no longer applies: {exc}"
             ) from None
 
     def _accept(self, new: RunSpec, at: int) -> Accepted:
@@ -104,7 +103,7 @@ class LivePlan:
             tasks = build_phase_tasks(new, timeline, self._first, self._first.vocab)
             steering = Steering(new, timeline, self._model, self._optimizer, tasks)
         except ConfigError as exc:
-            raise Refused(f"{exc.path}: {exc.reason}") from None
+            raise Refused(str(exc)) from None
         return Accepted(new, timeline, steering, at, summary(before, new))
 
     def install(self, change: Accepted) -> None:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import RunSpec, to_dict
-from engine.errors import ConfigError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS revisions (
@@ -191,13 +190,6 @@ def apply_tick(now: int, from_tick: int | None, old_steps: int, new_steps: int) 
     if at >= new_steps:
         raise Refused(f"the revision's train.steps={new_steps} ends the run before tick {at}")
     return at
-
-
-def refusal(exc: Exception) -> str:
-    """The one line for a revision that failed its checks or did not compile."""
-    if isinstance(exc, ConfigError):
-        return f"{exc.path}: {exc.reason}"
-    return str(exc)
 
 
 def detail_json(rev: Revision, what: str) -> dict:

@@ -17,18 +17,23 @@ branch replays at most about run time / points kept (one interval while the run 
 
 A point is only written while the disk keeps ``REWIND_ROOM`` free after it (and four points'
 worth): checkpoints and metrics, which a resume needs, come first. Short of room the run skips
-points, with one warning, and goes on training.
+points, with one warning, and goes on training. ``RewindPoints`` is the trainer's clock for
+them.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.checkpoint import checkpoint_tick
+from engine.runs import StoreError
 
 REWIND_SECONDS = 5.0  # the longest interval between points
 REWIND_MIN_SECONDS = 1.0  # the shortest
+FIRST_POINT_SECONDS = REWIND_MIN_SECONDS  # training before a run's first point
 REWIND_COST = 0.02  # a save's share of training time that sets the interval between them
 REWIND_BYTES = 256 * 2**20  # the disk a run's points may fill, if that keeps REWIND_KEEP or more
 REWIND_KEEP = 24
@@ -81,3 +86,43 @@ def thin_rewind_points(run_dir: Path, keep: int | None = None) -> list[Path]:
         points[i].unlink(missing_ok=True)
         gone.append(points.pop(i))
     return gone
+
+
+class RewindPoints:
+    """A run's rewind-point clock (rank 0): ``due`` after an interval of training since the last
+    save of either kind (``saved``), ``write`` one when there is room. A point that cannot be
+    written (a full disk) stops them for the run, with a warning: the run goes on."""
+
+    def __init__(self):
+        self._saved_at: float | None = time.monotonic()  # the last save (None: no more points)
+        self._every = FIRST_POINT_SECONDS  # seconds of training between points
+        self._bytes = 0  # the last point's size
+        self._short_of_room = False  # a point was skipped for disk (warned once)
+
+    def saved(self) -> None:
+        """A checkpoint or a point was just written: the interval starts again."""
+        if self._saved_at is not None:
+            self._saved_at = time.monotonic()
+
+    def due(self) -> bool:
+        return self._saved_at is not None and time.monotonic() - self._saved_at >= self._every
+
+    def write(self, run_dir: Path, save: Callable[[Path], Path], log: Callable[[str], None]):
+        """Save a point with ``save`` (which writes the run's state under the folder it is given
+        and returns the file), then thin the points; ``log`` says a warning."""
+        if not room_for_point(run_dir, self._bytes):
+            self._saved_at = time.monotonic()  # look again after another interval
+            if not self._short_of_room:
+                self._short_of_room = True
+                log("rewind points skipped: the disk is nearly full (kept for checkpoints)")
+            return
+        try:
+            (rewind_root(run_dir) / "checkpoints").mkdir(parents=True, exist_ok=True)
+            began = time.monotonic()
+            path = save(rewind_root(run_dir))
+            self._every = rewind_interval(time.monotonic() - began)
+            self._bytes = path.stat().st_size
+            thin_rewind_points(run_dir)
+        except (StoreError, OSError) as exc:
+            self._saved_at = None
+            log(f"no more rewind points (branches replay from checkpoints): {exc}")

@@ -235,8 +235,12 @@ class RunWriter:
         self.flush()
 
     def _write(self, sql: str, rows: list[tuple]) -> None:
+        self._guarded(self._con.executemany, sql, rows)
+
+    def _guarded(self, write, *args):
+        """``write(*args)`` on the store: a failure rolls back and raises StoreError (``flush``)."""
         try:
-            self._con.executemany(sql, rows)
+            return write(*args)
         except sqlite3.Error:
             self.flush()  # raises StoreError, with the transaction rolled back
             raise
@@ -287,11 +291,7 @@ class RunWriter:
 
     def add_revision(self, spec_text: str, from_tick: int | None, source: str) -> int:
         """Queue a revision sent from this process (the window); committed at once."""
-        try:
-            rev_id = add_revision(self._con, spec_text, from_tick, source)
-        except sqlite3.Error:
-            self.flush()  # raises StoreError, as every failed write does
-            raise
+        rev_id = self._guarded(add_revision, self._con, spec_text, from_tick, source)
         self.flush()
         return rev_id
 
@@ -309,11 +309,7 @@ class RunWriter:
     def settle_revision(self, rev_id: int, state: str, tick: int | None, detail: str) -> None:
         """Record a revision applied (from ``tick``) or refused (``detail``: why); committed at
         once, so the sender sees it."""
-        try:
-            settle(self._con, rev_id, state, tick, detail)
-        except sqlite3.Error:
-            self.flush()
-            raise
+        self._guarded(settle, self._con, rev_id, state, tick, detail)
         self.flush()
 
     def revisions(self) -> list[Revision]:

@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -41,13 +42,7 @@ from engine.micro_batch import accumulate
 from engine.plan import STRENGTH_PREFIX
 from engine.quantize import int8_report, int8_scalars, wants_int8_report
 from engine.revisions import Refused, Revision, detail_json
-from engine.rewind import (
-    REWIND_MIN_SECONDS,
-    rewind_interval,
-    rewind_root,
-    room_for_point,
-    thin_rewind_points,
-)
+from engine.rewind import RewindPoints
 from engine.runs import (
     NullWriter,
     RunLock,
@@ -117,10 +112,7 @@ class _Trainer:
         self._requests: deque[tuple[str, int | None, str]] = deque()  # revisions from this process
         self._announced = False  # a distributed run: rank 0 has pending revisions
         self._polled_at = -math.inf  # the last read of the store's revisions table
-        self._saved_at: float | None = time.monotonic()  # the last save (None: no rewinding)
-        self._rewind_every = REWIND_MIN_SECONDS  # seconds of training between rewind points
-        self._point_bytes = 0  # the last rewind point's size
-        self._short_of_room = False  # a rewind point was skipped for disk (warned once)
+        self.rewind = RewindPoints()  # light saves for branching (``engine.rewind``)
         self.pruner = parts.pruner
         self.status = "starting"
         self.error: str | None = None
@@ -356,34 +348,8 @@ class _Trainer:
         self._event(max(self.tick - 1, 0), "checkpoint", {"path": path.name, "tick": self.tick})
         prune_checkpoints(self.run_dir, self.spec.train.keep_checkpoints, self.kept_ticks)
 
-    def _rewind_point(self) -> None:
-        """A light save for branching (``engine.rewind``): no event, no metrics flush. One
-        that cannot be written (a full disk) stops them, with a warning: the run goes on."""
-        if not self.world.is_main or self._saved_at is None:
-            return
-        if not room_for_point(self.run_dir, self._point_bytes):
-            self._saved_at = time.monotonic()  # look again after another interval
-            if not self._short_of_room:
-                self._short_of_room = True
-                self._log(
-                    "warning",
-                    "rewind points skipped: the disk is nearly full (kept for checkpoints)",
-                )
-            return
-        try:
-            (rewind_root(self.run_dir) / "checkpoints").mkdir(parents=True, exist_ok=True)
-            began = time.monotonic()
-            path = self._save(rewind_root(self.run_dir))
-            self._rewind_every = rewind_interval(time.monotonic() - began)
-            self._point_bytes = path.stat().st_size
-            thin_rewind_points(self.run_dir)
-        except (StoreError, OSError) as exc:
-            self._saved_at = None
-            self._log("warning", f"no more rewind points (branches replay from checkpoints): {exc}")
-
     def _save(self, root: Path) -> Path:
-        if self._saved_at is not None:
-            self._saved_at = time.monotonic()
+        self.rewind.saved()
         return save_checkpoint(
             root,
             self.tick,
@@ -518,8 +484,8 @@ class _Trainer:
                     self._checkpoint()
                     self._set_status("stopped")
                     return
-                elif self._saved_at and time.monotonic() - self._saved_at >= self._rewind_every:
-                    self._rewind_point()
+                elif self.world.is_main and self.rewind.due():  # for branching: no event
+                    self.rewind.write(self.run_dir, self._save, partial(self._log, "warning"))
             if self.world.is_main and wants_int8_report(self.spec):  # from the last checkpoint
                 self._record(self.tick - 1, int8_scalars(int8_report(self.run_dir)))
             self._set_status("finished")

@@ -26,5 +26,5 @@ def _no_rewind_points():
     would replay from it instead of the checkpoint the test names. Tests of rewind points turn
     them on with ``monkeypatch``; runs in subprocesses keep them."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("engine.trainer.REWIND_MIN_SECONDS", math.inf)
+        patch.setattr("engine.rewind.FIRST_POINT_SECONDS", math.inf)
         yield

@@ -361,8 +361,8 @@ def test_a_store_write_that_fails_mid_run_ends_the_run_and_the_thread(tmp_path):
 def test_rewind_points_leave_a_nearly_full_disk_to_the_checkpoints(
     tmp_path, tiny_disk, monkeypatch
 ):
-    monkeypatch.setattr("engine.trainer.REWIND_MIN_SECONDS", 0.0)  # a point after every tick
-    monkeypatch.setattr("engine.trainer.rewind_interval", lambda seconds: 0.0)
+    monkeypatch.setattr("engine.rewind.FIRST_POINT_SECONDS", 0.0)  # a point after every tick
+    monkeypatch.setattr("engine.rewind.rewind_interval", lambda seconds: 0.0)
     logs = []
     spec = tiny_spec(train={"steps": 30, "checkpoint_every": 10, "keep_checkpoints": 0})
     handle = start_run(

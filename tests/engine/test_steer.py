@@ -334,8 +334,8 @@ def test_rewind_points_spread_over_the_run_shorten_a_branch_replay(tmp_path, mon
     from engine.checkpoint import checkpoint_tick
     from engine.rewind import REWIND_KEEP, rewind_points
 
-    monkeypatch.setattr("engine.trainer.REWIND_MIN_SECONDS", 0.0)  # one after every tick
-    monkeypatch.setattr("engine.trainer.rewind_interval", lambda seconds: 0.0)
+    monkeypatch.setattr("engine.rewind.FIRST_POINT_SECONDS", 0.0)  # one after every tick
+    monkeypatch.setattr("engine.rewind.rewind_interval", lambda seconds: 0.0)
     monkeypatch.setattr("engine.rewind.REWIND_BYTES", 0)  # keep the fewest: REWIND_KEEP
     spec = tiny_spec(train={"steps": 60, **FAST, "checkpoint_every": 0})
     new = replace(spec, {"train.lr": 3e-4})

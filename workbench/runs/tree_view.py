@@ -14,6 +14,7 @@ shown.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,19 +65,6 @@ def _set_bars(item: pg.BarGraphItem, spans: list[tuple[int, int, int]], brushes,
     if not spans:
         style.update(brushes=None, pens=None)
     item.setOpts(x0=a[:, 0], x1=a[:, 1], y0=a[:, 2] - BAR_HEIGHT / 2, height=BAR_HEIGHT, **style)
-
-
-def _cached(make):
-    """``make`` (pg.mkPen, pg.mkBrush) returning one object per distinct argument list."""
-    made: dict = {}
-
-    def get(*args, **kwargs):
-        key = (args, tuple(sorted(kwargs.items())))
-        if key not in made:
-            made[key] = make(*args, **kwargs)
-        return made[key]
-
-    return get
 
 
 class RunTreeView(QWidget):
@@ -188,7 +176,7 @@ class RunTreeView(QWidget):
         bars, joints = self._layout()
         self.bars, self.joints = bars, joints
         looks = [self._look(b) for b in bars]
-        brush, pen = _cached(pg.mkBrush), _cached(pg.mkPen)  # shared: one symbol per look
+        brush, pen = functools.cache(pg.mkBrush), functools.cache(pg.mkPen)  # one per look
         _set_bars(
             self._done,
             [(b.start, b.end, b.row) for b in bars],
