@@ -266,11 +266,14 @@ class RunWriter:
         self.maybe_commit()
 
     def event(self, tick: int, kind: str, detail: dict) -> None:
+        """Store an event and commit at once (events are rare): a write left open until the
+        next commit would hold the store's write lock, and a steady run of them (a checkpoint
+        every few ticks of a tiny model) would keep ``engine steer`` waiting for it."""
         self._write(
             "INSERT INTO events (tick, kind, detail, wall) VALUES (?, ?, ?, ?)",
             [(tick, kind, json.dumps(detail), time.time())],
         )
-        self.maybe_commit()
+        self.flush()
 
     def activation_stats(self, stats: Stats) -> None:
         """Store one capture of activation statistics (every site and kind at one tick)."""
@@ -287,7 +290,7 @@ class RunWriter:
             f"INSERT OR REPLACE INTO histograms ({_HIST_COLUMNS}) VALUES ({', '.join('?' * 15)})",
             rows,
         )
-        self.maybe_commit()
+        self.flush()  # as an event: no write lock held until the next commit
 
     def add_revision(self, spec_text: str, from_tick: int | None, source: str) -> int:
         """Queue a revision sent from this process (the window); committed at once."""

@@ -172,7 +172,7 @@ def test_steer_cli_against_a_cli_run_then_kill_9_and_resume_replays_it(tmp_path,
         said = capsys.readouterr().err.strip()
         assert said.startswith("refused: tick 1 is already trained") and "\n" not in said
         seen = _wait_tick(run_dir, seen, proc)
-        os.kill(proc.pid, signal.SIGSTOP)  # holds still while the steering CLI starts
+        _stop_between_writes(proc, run_dir)  # holds still while the steering CLI starts
         new = replace(spec, {"train.lr": 3e-4})  # from the tick the run is really at
         save_spec(new, tmp_path / "new.yaml")
         steer = subprocess.Popen(
@@ -212,6 +212,29 @@ def test_steer_cli_against_a_cli_run_then_kill_9_and_resume_replays_it(tmp_path,
     assert sorted(mine) == list(range(end)) and mine == theirs  # to the last digit
     lr = _series(run_dir, "lr")
     assert lr[at - 1] == 1e-3 and lr[at] == 3e-4
+
+
+def _stop_between_writes(proc, run_dir):
+    """SIGSTOP the run at a moment it holds no write lock on its store: stopped inside a write
+    (a commit), it would keep a steer waiting out its whole deadline, as it would any writer."""
+    for _ in range(200):
+        os.kill(proc.pid, signal.SIGSTOP)
+        stat = Path(f"/proc/{proc.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "T":  # stopped for sure
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        con = sqlite3.connect(run_dir / "metrics.sqlite", timeout=0, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # locked: let it commit, and try again
+            os.kill(proc.pid, signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            con.close()
+    raise AssertionError("the run never left its store unlocked")
 
 
 def _step_to(handle, end):
